@@ -1,0 +1,51 @@
+"""``SafeActor``: the base of every actor here.
+
+It dispatches a message to ``receive_<ClassName>`` and never lets an
+exception escape ``receiveMessage``: Thespian would redeliver the message
+(running a handler twice) and then bounce a ``PoisonMessage`` to its sender.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from thespian.actors import Actor, ActorAddress
+
+from .control import GetProcessInfo, ProcessInfo
+
+__all__ = ["SafeActor"]
+
+log = logging.getLogger(__name__)
+
+class SafeActor(Actor):  # type: ignore[misc]
+    """Dispatch on the message's class name; log, count and survive any fault."""
+
+    faults: int = 0
+    """Exceptions caught in handlers of this actor (a bug if ever non-zero)."""
+
+    def receiveMessage(self, message: Any, sender: ActorAddress) -> None:
+        name = "receive_" + type(message).__name__
+        handler = getattr(self, name, None)
+        try:
+            if handler is None:
+                self.receive_unexpected(message, sender)
+            else:
+                handler(message, sender)
+        except Exception:
+            self.faults += 1
+            log.exception("%s failed on %s from %s", type(self).__name__, type(message).__name__, sender)
+
+    def receive_unexpected(self, message: Any, sender: ActorAddress) -> None:
+        """Called for a message this actor has no handler for."""
+        log.warning("%s ignored unexpected %s from %s", type(self).__name__, type(message).__name__, sender)
+
+    def receive_GetProcessInfo(self, message: GetProcessInfo, sender: ActorAddress) -> None:
+        self.send(sender, ProcessInfo(pid=os.getpid(), session_id=os.getsid(0)))
+
+    def receive_ActorExitRequest(self, message: Any, sender: ActorAddress) -> None:
+        """Thespian stops the actor after this returns; subclasses may clean up."""
+
+    def receive_PoisonMessage(self, message: Any, sender: ActorAddress) -> None:
+        log.error("%s: a message it sent could not be handled: %r", type(self).__name__, message.poisonMessage)

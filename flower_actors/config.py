@@ -1,0 +1,109 @@
+"""Node configuration: ``NodeConfig`` and ``AppSpec``, validated on creation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from .errors import ConfigError
+from .messages import NodeId, WorkloadId
+
+__all__ = ["AppRef", "AppSpec", "NodeConfig", "app_spec"]
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """Which app serves a workload: an import reference and its configuration.
+
+    ``ref`` is ``"package.module:Name"``. ``Name`` is either a class,
+    instantiated once per workload with a ``WorkloadContext`` (its attributes
+    are the workload's state), or a function called as ``fn(task)`` for
+    every task. ``config`` is handed to the app in ``WorkloadContext.config``.
+    """
+
+    ref: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        module, sep, name = self.ref.partition(":")
+        if not isinstance(self.ref, str) or not sep or not module or not name:
+            raise ConfigError(f"app reference {self.ref!r} must look like 'package.module:Name'")
+        if not isinstance(self.config, Mapping):
+            raise ConfigError(f"app config must be a mapping, not {type(self.config).__name__}")
+
+
+AppRef = Union[str, type, AppSpec, Any]
+"""An app as a user may give it: a reference string, a class, a function or an ``AppSpec``."""
+
+
+def app_spec(app: AppRef, config: Optional[Mapping[str, Any]] = None) -> AppSpec:
+    """Normalise ``app`` to an ``AppSpec`` without importing any user code.
+
+    Classes and functions become their import reference, so the object is
+    loaded again inside the WorkloadClient's process, never in the LeadClient.
+    """
+    if isinstance(app, AppSpec):
+        return app if config is None else AppSpec(app.ref, config)
+    if isinstance(app, str):
+        return AppSpec(app, config or {})
+    module = getattr(app, "__module__", None)
+    qualname = getattr(app, "__qualname__", None)
+    if callable(app) and module and qualname and "<locals>" not in qualname:
+        return AppSpec(f"{module}:{qualname}", config or {})
+    raise ConfigError(
+        f"app {app!r} is not importable: give 'package.module:Name', a module-level class or function, or an AppSpec"
+    )
+
+
+def _positive(name: str, value: Any, *, allow_none: bool = False, integer: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or value <= 0:
+        expected = "a positive integer" if integer else "a positive number"
+        raise ConfigError(f"{name} must be {expected}{' or None' if allow_none else ''}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a LeadClient needs to serve one node."""
+
+    node_id: NodeId = 0
+    """Which node this is; the server hands it only this node's tasks."""
+    app: Optional[AppSpec] = None
+    """Default app for every workload without its own entry in ``workload_apps``."""
+    workload_apps: Mapping[WorkloadId, AppSpec] = field(default_factory=dict)
+    """Per-workload apps; more can be registered while the node runs."""
+    poll_interval: float = 1.0
+    """Seconds between pulls in periodic mode (the FED's once a second)."""
+    long_poll: bool = False
+    """Pull continuously; the server answers as soon as a task exists."""
+    long_poll_wait: float = 5.0
+    """Longest time the server holds a long-poll pull before answering empty."""
+    max_pull_batch: int = 1000
+    """Most tasks taken by one pull."""
+    pull_timeout: float = 10.0
+    """A pull not answered within this many seconds (plus ``long_poll_wait``) is retried."""
+    dedupe_window: int = 100_000
+    """How many recent task ids are remembered to drop a task pulled twice."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.node_id, (int, str)) or isinstance(self.node_id, bool):
+            raise ConfigError(f"node_id must be an int or a str, got {self.node_id!r}")
+        if self.app is not None:
+            object.__setattr__(self, "app", app_spec(self.app))
+        if not isinstance(self.workload_apps, Mapping):
+            raise ConfigError("workload_apps must map workload ids to apps")
+        object.__setattr__(self, "workload_apps", {w: app_spec(a) for w, a in self.workload_apps.items()})
+        _positive("poll_interval", self.poll_interval)
+        _positive("long_poll_wait", self.long_poll_wait)
+        _positive("pull_timeout", self.pull_timeout)
+        _positive("max_pull_batch", self.max_pull_batch, integer=True)
+        _positive("dedupe_window", self.dedupe_window, integer=True)
+        if not isinstance(self.long_poll, bool):
+            raise ConfigError(f"long_poll must be True or False, got {self.long_poll!r}")
+
+    def app_for(self, workload_id: WorkloadId) -> Optional[AppSpec]:
+        """The app that serves ``workload_id``, or ``None`` when there is none."""
+        return self.workload_apps.get(workload_id, self.app)

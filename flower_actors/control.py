@@ -1,0 +1,200 @@
+"""Messages that configure, query and stop a node, and those between its actors.
+
+Public requests (an embedding program sends them to a ``LeadClient``)::
+
+    StartLeadClient   ──▶ LeadClient ──▶ LeadClientStarted
+    RegisterWorkload  ──▶ LeadClient ──▶ WorkloadRegistered
+    GetNodeStatus     ──▶ LeadClient ──▶ NodeStatus
+    StopNode          ──▶ LeadClient ──▶ NodeStopped
+
+The rest are internal: the LeadClient starts its Sender and WorkloadClients
+with them, and they report back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from .config import AppSpec, NodeConfig
+from .messages import NodeId, WorkloadId
+
+__all__ = [
+    "GetNodeStatus",
+    "GetProcessInfo",
+    "LeadClientStarted",
+    "NodeStatus",
+    "NodeStopped",
+    "ProcessInfo",
+    "RegisterWorkload",
+    "StartLeadClient",
+    "StopNode",
+    "WorkloadRegistered",
+]
+
+
+@dataclass(frozen=True)
+class StartLeadClient:
+    """Configure a freshly created LeadClient and start pulling from ``server``."""
+
+    config: NodeConfig
+    server: Any
+    """The server's ``ActorAddress``."""
+
+
+@dataclass(frozen=True)
+class LeadClientStarted:
+    """The LeadClient is pulling; ``next_pull_at`` is when its next periodic pull fires."""
+
+    node_id: NodeId
+    pid: int
+    session_id: int
+    next_pull_at: float
+    error: Optional[str] = None
+    """Set when the LeadClient refused to start (then it is not pulling)."""
+
+
+@dataclass(frozen=True)
+class RegisterWorkload:
+    """Serve ``workload_id`` with ``app`` from its next task on."""
+
+    workload_id: WorkloadId
+    app: AppSpec
+
+
+@dataclass(frozen=True)
+class WorkloadRegistered:
+    """Answer to ``RegisterWorkload``; ``error`` says why it was refused."""
+
+    workload_id: WorkloadId
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class GetNodeStatus:
+    """Ask a LeadClient for its ``NodeStatus``."""
+
+    request_id: int = 0
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """A node's counters at one moment."""
+
+    request_id: int
+    node_id: NodeId
+    workloads_live: int
+    """WorkloadClients alive now."""
+    workloads_created: int
+    """WorkloadClients created since start (a restarted workload counts again)."""
+    tasks_pulled: int
+    tasks_in_flight: int
+    """Forwarded and not yet confirmed stored by the server."""
+    results_pushed: int
+    errors: int
+    """Results pushed that carry an error."""
+    duplicates_dropped: int
+    bad_input: int
+    """Malformed items from the server that could not be answered."""
+    pulls: int
+    next_pull_at: Optional[float]
+    handler_pids: Tuple[int, ...]
+    """Processes of the live WorkloadClients."""
+    pid: int
+    session_id: int
+
+
+@dataclass(frozen=True)
+class StopNode:
+    """Stop pulling, stop every WorkloadClient and the Sender, then answer ``NodeStopped``."""
+
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class NodeStopped:
+    """The node stopped; counters at the end."""
+
+    node_id: NodeId
+    results_pushed: int
+    unpushed: int
+
+
+@dataclass(frozen=True)
+class GetProcessInfo:
+    """Ask any of our actors for its process id and session id."""
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """An actor's process id and session id (all actors of a system share the session)."""
+
+    pid: int
+    session_id: int
+
+
+# Internal: LeadClient <-> WorkloadClient / Sender.
+
+
+@dataclass(frozen=True)
+class StartWorkloadClient:
+    """LeadClient → new WorkloadClient: who you are and where results go."""
+
+    workload_id: WorkloadId
+    node_id: NodeId
+    app: AppSpec
+    sender: Any
+    lead: Any
+
+
+@dataclass(frozen=True)
+class WorkloadClientStarted:
+    """WorkloadClient → LeadClient: running in process ``pid``; ``app_error`` if the app failed to load."""
+
+    workload_id: WorkloadId
+    pid: int
+    app_error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StartSender:
+    """LeadClient → new Sender: push to ``server``, report to ``lead``."""
+
+    node_id: NodeId
+    server: Any
+    lead: Any
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    """WorkloadClient → LeadClient: the task's result went to the Sender; send the next one."""
+
+    workload_id: WorkloadId
+    ins_id: str
+    ok: bool
+    started_at: Optional[float]
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class SenderProgress:
+    """Sender → LeadClient: totals after the server acknowledged a push."""
+
+    pushed: int
+    errors: int
+    buffered: int
+
+
+@dataclass(frozen=True)
+class FlushSender:
+    """LeadClient → Sender: answer ``SenderFlushed`` once nothing is left to push (or at the deadline)."""
+
+    deadline: float
+
+
+@dataclass(frozen=True)
+class SenderFlushed:
+    """Sender → LeadClient: pushed everything (``unpushed`` is what was left at the deadline)."""
+
+    pushed: int
+    unpushed: int

@@ -1,0 +1,118 @@
+"""``Driver``: the driver side of the embedded server, for a program outside the actor system.
+
+A driver submits ``TaskIns`` and collects the ``TaskRes`` of its own tasks
+(the server routes each result to the driver that submitted its task).
+Use one ``Driver`` per thread; several drivers may share one thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from thespian.actors import ActorAddress, ActorSystem
+
+from .errors import NodeTimeout, TaskRejected
+from .link import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
+from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id
+
+__all__ = ["Driver"]
+
+_ids = itertools.count(1)
+
+
+class Driver:
+    """Submit tasks to a server and collect their results."""
+
+    def __init__(
+        self, system: ActorSystem, server: ActorAddress, driver_id: Optional[str] = None, timeout: float = 30.0
+    ) -> None:
+        self.system = system
+        self.server = server
+        self.driver_id = driver_id or f"driver-{new_id()[:12]}"
+        self.timeout = timeout
+        self._early: List[TaskRes] = []  # results that arrived in a reply meant for an earlier request
+
+    def submit(self, tasks: Iterable[TaskIns]) -> List[str]:
+        """Queue ``tasks`` on the server; return their ids.
+
+        Raises ``TaskRejected`` if the server refused any (the rest are queued).
+        """
+        batch = tuple(tasks)
+        request_id = next(_ids)
+        reply = self._request(SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id, self.timeout)
+        if reply.rejected:
+            raise TaskRejected(list(reply.accepted), [tuple(r) for r in reply.rejected])  # type: ignore[misc]
+        return list(reply.accepted)
+
+    def submit_task(
+        self,
+        workload_id: WorkloadId,
+        content: Any,
+        *,
+        node_id: NodeId = 0,
+        message_type: str = "",
+        deadline_s: Optional[float] = None,
+    ) -> str:
+        """Create and queue one task; return its id."""
+        task = TaskIns.create(workload_id, content, node_id=node_id, message_type=message_type, deadline_s=deadline_s)
+        return self.submit([task])[0]
+
+    def collect(self, wait: float = 0.0, max_results: int = 100_000) -> List[TaskRes]:
+        """Results of this driver's tasks that arrived since the last call.
+
+        With ``wait`` > 0 the server holds the request until a result exists
+        or ``wait`` seconds passed.
+        """
+        results, self._early = self._early, []
+        if results and wait > 0:
+            wait = 0.0
+        request_id = next(_ids)
+        reply = self._request(
+            CollectTaskRes(self.driver_id, request_id, max_results, wait), TaskResBatch, request_id, wait + self.timeout
+        )
+        results.extend(reply.results)
+        return results
+
+    def wait_for(self, task_ids: Iterable[str], timeout: float) -> Dict[str, TaskRes]:
+        """Collect until every task in ``task_ids`` has a result; return them by task id.
+
+        Results of other tasks that arrive meanwhile are kept for the next
+        ``collect``. Raises ``NodeTimeout`` if some are still missing after ``timeout``.
+        """
+        wanted = set(task_ids)
+        found: Dict[str, TaskRes] = {}
+        others: List[TaskRes] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < len(wanted):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._early = others + self._early
+                raise NodeTimeout(f"{len(wanted) - len(found)} of {len(wanted)} task(s) have no result after {timeout} s")
+            for result in self.collect(wait=min(remaining, 1.0)):
+                if result.ins_id in wanted:
+                    found[result.ins_id] = result
+                else:
+                    others.append(result)
+        self._early = others + self._early
+        return found
+
+    def run(self, tasks: Sequence[TaskIns], timeout: float) -> List[TaskRes]:
+        """Submit ``tasks`` and wait for all their results; return them in task order."""
+        ids = self.submit(tasks)
+        found = self.wait_for(ids, timeout)
+        return [found[i] for i in ids]
+
+    def _request(self, message: Any, expected: type, request_id: int, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        reply = self.system.ask(self.server, message, timeout)
+        while True:
+            if isinstance(reply, expected) and reply.request_id == request_id:
+                return reply
+            if isinstance(reply, TaskResBatch):  # a late answer to an earlier collect: keep its results
+                self._early.extend(reply.results)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NodeTimeout(f"the server did not answer {type(message).__name__} within {timeout} s")
+            reply = self.system.listen(remaining)

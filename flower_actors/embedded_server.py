@@ -1,0 +1,180 @@
+"""``EmbeddedServer``: a task server that lives in the same actor system.
+
+It serves several nodes and several drivers at once, as in the FED's
+picture: each ``TaskIns`` is queued for its ``node_id`` and only that node's
+pulls take it; each result goes back to the driver that submitted its task.
+Pulls and collects may wait (long-poll): they are held until something
+exists or their ``wait_s`` runs out. A pull takes its tasks for good
+(at-most-once delivery, like Flower's SuperLink).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import OrderedDict, deque
+from datetime import timedelta
+from typing import Any, Deque, Dict, Optional, Tuple
+
+from thespian.actors import ActorAddress, WakeupMessage
+
+from .actor_base import SafeActor
+from .link import (
+    CollectTaskRes,
+    GetServerStatus,
+    PullTaskIns,
+    PushTaskRes,
+    ServerStatus,
+    SubmitTaskIns,
+    TaskInsAccepted,
+    TaskInsBatch,
+    TaskResAck,
+    TaskResBatch,
+)
+from .messages import NodeId, TaskIns, TaskRes, task_ins_problem
+
+__all__ = ["EmbeddedServer"]
+
+log = logging.getLogger(__name__)
+
+SEEN_WINDOW = 1_000_000
+"""How many finished task ids are remembered to refuse a resubmitted id."""
+
+
+class EmbeddedServer(SafeActor):
+    """Queues tasks per node, results per driver; answers pulls, pushes, submits and collects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queues: Dict[NodeId, Deque[TaskIns]] = {}
+        self.pending_pulls: Dict[NodeId, Tuple[ActorAddress, PullTaskIns]] = {}
+        self.owner: Dict[str, str] = {}  # task id -> driver id, until its result is stored
+        self.finished: "OrderedDict[str, None]" = OrderedDict()
+        self.results: Dict[str, Deque[TaskRes]] = {}
+        self.pending_collects: Dict[str, Tuple[ActorAddress, CollectTaskRes]] = {}
+        self.submitted = 0
+        self.pulled = 0
+        self.stored = 0
+        self.duplicates_dropped = 0
+        self.last_error: Optional[str] = None
+
+    # Driver side.
+
+    def receive_SubmitTaskIns(self, message: SubmitTaskIns, sender: ActorAddress) -> None:
+        accepted, rejected = [], []
+        touched = set()
+        for task in message.tasks:
+            problem = task_ins_problem(task)
+            if problem is None and (task.task_id in self.owner or task.task_id in self.finished):
+                problem = f"task id {task.task_id} was already submitted"
+            if problem is not None:
+                rejected.append((str(getattr(task, "task_id", "?")), problem))
+                continue
+            self.owner[task.task_id] = message.driver_id
+            self.queues.setdefault(task.node_id, deque()).append(task)
+            touched.add(task.node_id)
+            accepted.append(task.task_id)
+        self.submitted += len(accepted)
+        if rejected:
+            self.last_error = f"refused {len(rejected)} task(s), e.g. {rejected[0][1]}"
+            log.warning("driver %s: %s", message.driver_id, self.last_error)
+        self.send(sender, TaskInsAccepted(message.request_id, tuple(accepted), tuple(rejected)))
+        for node_id in touched:
+            if node_id in self.pending_pulls:
+                self._answer_pull(node_id)
+
+    def receive_CollectTaskRes(self, message: CollectTaskRes, sender: ActorAddress) -> None:
+        previous = self.pending_collects.pop(message.driver_id, None)
+        if previous is not None:  # one collect per driver: the older one gets nothing
+            self.send(previous[0], TaskResBatch(previous[1].request_id, ()))
+        self.pending_collects[message.driver_id] = (sender, message)
+        if self.results.get(message.driver_id) or message.wait_s <= 0:
+            self._answer_collect(message.driver_id)
+        else:
+            self.wakeupAfter(timedelta(seconds=message.wait_s), ("collect", message.driver_id, message.request_id))
+
+    def _answer_collect(self, driver_id: str) -> None:
+        who, request = self.pending_collects.pop(driver_id)
+        queue = self.results.get(driver_id)
+        batch: Tuple[TaskRes, ...] = ()
+        if queue:
+            count = min(len(queue), max(1, request.max_results))
+            batch = tuple(queue.popleft() for _ in range(count))
+        self.send(who, TaskResBatch(request.request_id, batch))
+
+    # Node side.
+
+    def receive_PullTaskIns(self, message: PullTaskIns, sender: ActorAddress) -> None:
+        previous = self.pending_pulls.pop(message.node_id, None)
+        if previous is not None:
+            self.send(previous[0], TaskInsBatch(previous[1].request_id, ()))
+        self.pending_pulls[message.node_id] = (sender, message)
+        if self.queues.get(message.node_id) or message.wait_s <= 0:
+            self._answer_pull(message.node_id)
+        else:
+            self.wakeupAfter(timedelta(seconds=message.wait_s), ("pull", message.node_id, message.request_id))
+
+    def _answer_pull(self, node_id: NodeId) -> None:
+        who, request = self.pending_pulls.pop(node_id)
+        queue = self.queues.get(node_id)
+        batch: Tuple[TaskIns, ...] = ()
+        if queue:
+            count = min(len(queue), max(1, request.max_tasks))
+            batch = tuple(queue.popleft() for _ in range(count))
+            self.pulled += count
+        self.send(who, TaskInsBatch(request.request_id, batch))
+
+    def receive_PushTaskRes(self, message: PushTaskRes, sender: ActorAddress) -> None:
+        now = time.time()
+        touched = set()
+        for result in message.results:
+            if not isinstance(result, TaskRes):
+                log.error("node pushed a %s, not a TaskRes; dropped", type(result).__name__)
+                continue
+            driver_id = self.owner.pop(result.ins_id, None)
+            if driver_id is None:
+                self.duplicates_dropped += 1  # already answered, or never submitted here
+                continue
+            self.finished[result.ins_id] = None
+            if len(self.finished) > SEEN_WINDOW:
+                self.finished.popitem(last=False)
+            self.results.setdefault(driver_id, deque()).append(result.stamped(stored_at=now))
+            touched.add(driver_id)
+            self.stored += 1
+        self.send(sender, TaskResAck(message.request_id, now))
+        for driver_id in touched:
+            if driver_id in self.pending_collects:
+                self._answer_collect(driver_id)
+
+    # Timers and status.
+
+    def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
+        payload = message.payload
+        if not (isinstance(payload, tuple) and len(payload) == 3):
+            return
+        kind, key, request_id = payload
+        pending = (self.pending_pulls if kind == "pull" else self.pending_collects).get(key)
+        if pending is None or pending[1].request_id != request_id:
+            return  # already answered
+        if kind == "pull":
+            self._answer_pull(key)
+        else:
+            self._answer_collect(key)
+
+    def receive_GetServerStatus(self, message: GetServerStatus, sender: ActorAddress) -> None:
+        self.send(
+            sender,
+            ServerStatus(
+                request_id=message.request_id,
+                queued=tuple((n, len(q)) for n, q in self.queues.items() if q),
+                waiting_results=tuple((d, len(q)) for d, q in self.results.items() if q),
+                submitted=self.submitted,
+                pulled=self.pulled,
+                stored=self.stored,
+                duplicates_dropped=self.duplicates_dropped,
+                pid=os.getpid(),
+                session_id=os.getsid(0),
+                last_error=self.last_error,
+            ),
+        )

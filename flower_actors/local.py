@@ -1,0 +1,184 @@
+"""Blocking helpers for scripts and tests: a whole federation on this machine.
+
+``run_node(...)`` starts an actor system, an embedded server and one
+LeadClient, yields a ``LocalFederation`` (make drivers, read status), and on
+exit — normal, exception or Ctrl-C — stops the node gracefully and then the
+system, leaving no process behind. ``local_federation(nodes)`` does the same
+for several nodes (the FED's picture).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+from thespian.actors import ActorAddress
+
+from .config import AppRef, NodeConfig, app_spec
+from .control import (
+    GetNodeStatus,
+    LeadClientStarted,
+    NodeStatus,
+    NodeStopped,
+    RegisterWorkload,
+    StartLeadClient,
+    StopNode,
+    WorkloadRegistered,
+)
+from .driver import Driver
+from .embedded_server import EmbeddedServer
+from .errors import ConfigError, NodeTimeout, SystemStartError
+from .lead_client import LeadClient
+from .link import GetServerStatus, ServerStatus
+from .messages import NodeId, WorkloadId
+from .system import ActorSystemHandle, SystemConfig, start_actor_system
+
+__all__ = ["LocalFederation", "local_federation", "run_node"]
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 10.0
+
+
+class LocalFederation:
+    """A running system: one embedded server and one LeadClient per node."""
+
+    def __init__(self, handle: ActorSystemHandle, server: ActorAddress, leads: Dict[NodeId, ActorAddress]) -> None:
+        self.handle = handle
+        self.server = server
+        self.leads = leads
+        self.started: Dict[NodeId, LeadClientStarted] = {}
+
+    @property
+    def system(self) -> Any:
+        """The Thespian ``ActorSystem``."""
+        return self.handle.system
+
+    @property
+    def node_ids(self) -> List[NodeId]:
+        return list(self.leads)
+
+    def driver(self, driver_id: Optional[str] = None) -> Driver:
+        """A new driver on the embedded server."""
+        return Driver(self.system, self.server, driver_id)
+
+    def _lead(self, node_id: Optional[NodeId]) -> ActorAddress:
+        if node_id is None:
+            if len(self.leads) != 1:
+                raise ConfigError(f"name a node: this federation has {len(self.leads)}")
+            return next(iter(self.leads.values()))
+        try:
+            return self.leads[node_id]
+        except KeyError:
+            raise ConfigError(f"no node {node_id!r}; nodes are {list(self.leads)}") from None
+
+    def _ask(self, address: ActorAddress, message: Any, expected: type, timeout: float = ASK_TIMEOUT) -> Any:
+        reply = self.system.ask(address, message, timeout)
+        if not isinstance(reply, expected):
+            raise NodeTimeout(f"expected {expected.__name__} in answer to {type(message).__name__}, got {reply!r}")
+        return reply
+
+    def status(self, node_id: Optional[NodeId] = None) -> NodeStatus:
+        """The node's counters (``node_id`` may be left out when there is one node)."""
+        status: NodeStatus = self._ask(self._lead(node_id), GetNodeStatus(), NodeStatus)
+        return status
+
+    def server_status(self) -> ServerStatus:
+        status: ServerStatus = self._ask(self.server, GetServerStatus(), ServerStatus)
+        return status
+
+    def register_workload(
+        self, workload_id: WorkloadId, app: AppRef, config: Optional[Dict[str, Any]] = None, node_id: Optional[NodeId] = None
+    ) -> None:
+        """Serve ``workload_id`` with ``app`` on a running node."""
+        reply: WorkloadRegistered = self._ask(
+            self._lead(node_id), RegisterWorkload(workload_id, app_spec(app, config)), WorkloadRegistered
+        )
+        if reply.error:
+            raise ConfigError(reply.error)
+
+    def stop(self, timeout: float = 5.0) -> List[int]:
+        """Stop every node (in-flight tasks get up to ``timeout`` s), then the system.
+
+        Returns pids that survived (normally none). Safe to call twice.
+        """
+        with _sigint_deferred():
+            for node_id, lead in self.leads.items():
+                try:
+                    reply = self.system.ask(lead, StopNode(timeout), timeout + ASK_TIMEOUT)
+                    if not isinstance(reply, NodeStopped):
+                        log.warning("node %r did not confirm its stop (%r)", node_id, reply)
+                except Exception:
+                    log.warning("stopping node %r failed", node_id, exc_info=True)
+            self.leads = {}
+            return self.handle.shutdown()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Let a second Ctrl-C not interrupt the cleanup it would otherwise leave half done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: List[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _start(nodes: Sequence[NodeConfig], system: Optional[SystemConfig]) -> LocalFederation:
+    ids = [n.node_id for n in nodes]
+    if not nodes or len(set(ids)) != len(ids):
+        raise ConfigError(f"give at least one node and unique node ids, got {ids}")
+    for node in nodes:
+        if not isinstance(node, NodeConfig):
+            raise ConfigError(f"nodes must be NodeConfig, got {type(node).__name__}")
+    handle = start_actor_system(system)
+    federation = LocalFederation(handle, ActorAddress(None), {})
+    try:
+        federation.server = handle.system.createActor(EmbeddedServer)
+        for node in nodes:
+            lead = handle.system.createActor(LeadClient)
+            federation.leads[node.node_id] = lead
+            started = federation._ask(lead, StartLeadClient(node, federation.server), LeadClientStarted)
+            if started.error:
+                raise SystemStartError(f"node {node.node_id!r}: {started.error}")
+            federation.started[node.node_id] = started
+    except BaseException:
+        federation.stop(timeout=0.5)
+        raise
+    return federation
+
+
+@contextlib.contextmanager
+def local_federation(nodes: Sequence[NodeConfig], system: Optional[SystemConfig] = None) -> Iterator[LocalFederation]:
+    """Run an embedded server and one LeadClient per ``NodeConfig``; stop all on exit."""
+    federation = _start(nodes, system)
+    try:
+        yield federation
+    finally:
+        federation.stop()
+
+
+def run_node(
+    config: Optional[NodeConfig] = None, *, system: Optional[SystemConfig] = None, **node_options: Any
+) -> "contextlib.AbstractContextManager[LocalFederation]":
+    """Run one node (``NodeConfig(**node_options)`` unless ``config`` is given) with an embedded server.
+
+    ``with run_node(app="pkg.mod:MyClient", long_poll=True) as node:
+    results = node.driver().run(tasks, timeout=60)``
+    """
+    if config is not None and node_options:
+        raise ConfigError("give either a NodeConfig or NodeConfig options, not both")
+    try:
+        node = config or NodeConfig(**node_options)
+    except TypeError as exc:
+        raise ConfigError(f"bad node option: {exc}") from None
+    return local_federation([node], system)

@@ -1,0 +1,211 @@
+"""The task messages: ``Task``, ``TaskIns``, ``TaskRes`` and ``TaskError``.
+
+Every message is a frozen, picklable dataclass with a class name unique to
+this package (Thespian dispatches on the class name). Times are wall-clock
+seconds (``time.time()``), comparable across the processes of one host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback as traceback_module
+import uuid
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+__all__ = [
+    "NodeId",
+    "Task",
+    "TaskError",
+    "TaskIns",
+    "TaskRes",
+    "WorkloadId",
+    "new_id",
+    "task_ins_problem",
+]
+
+WorkloadId = Union[int, str]
+"""Identifies a workload (Flower later called it ``run_id``)."""
+NodeId = Union[int, str]
+"""Identifies a node: the device one LeadClient serves."""
+
+
+def new_id() -> str:
+    """Return a fresh, unique task id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Task:
+    """The FED's payload: which workload, what kind of message, and its content."""
+
+    workload_id: WorkloadId
+    message_type: str
+    content: Any
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Why a task produced no result.
+
+    ``kind`` is one of ``flower_actors.ErrorKind``; ``exception_type`` and
+    ``traceback`` are set when a user handler raised.
+    """
+
+    kind: str
+    message: str
+    exception_type: str = ""
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, kind: str, exc: BaseException, limit: int = 8) -> TaskError:
+        """Describe ``exc`` with a short traceback (the last ``limit`` frames)."""
+        tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
+        return cls(kind=kind, message=f"{type(exc).__name__}: {exc}", exception_type=type(exc).__name__, traceback=tb)
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+@dataclass(frozen=True)
+class TaskIns:
+    """A task instruction: what a driver asks one node to do for one workload."""
+
+    task_id: str
+    """Unique id; the same id pulled twice is handled once."""
+    node_id: NodeId
+    """The node that must handle it."""
+    workload_id: WorkloadId
+    """The workload it belongs to; it picks the WorkloadClient."""
+    message_type: str
+    """Selects the handler (``handle_<message_type>``; empty means ``handle_default``)."""
+    content: Any
+    """Any picklable value."""
+    created_at: float
+    """When the driver created it."""
+    deadline_s: Optional[float] = None
+    """Longest time its handler may run; ``None`` uses the node's setting."""
+    pulled_at: Optional[float] = None
+    """When the LeadClient received it from the server."""
+
+    @classmethod
+    def create(
+        cls,
+        workload_id: WorkloadId,
+        content: Any,
+        *,
+        node_id: NodeId = 0,
+        message_type: str = "",
+        deadline_s: Optional[float] = None,
+        task_id: Optional[str] = None,
+    ) -> TaskIns:
+        """Build a new task instruction with a fresh id, stamped now."""
+        return cls(
+            task_id=task_id or new_id(),
+            node_id=node_id,
+            workload_id=workload_id,
+            message_type=message_type,
+            content=content,
+            created_at=time.time(),
+            deadline_s=deadline_s,
+        )
+
+    @property
+    def task(self) -> Task:
+        """The FED's ``Task`` view of this instruction."""
+        return Task(self.workload_id, self.message_type, self.content)
+
+
+@dataclass(frozen=True)
+class TaskRes:
+    """A task result: the handler's return value or the error that replaced it."""
+
+    task_id: str
+    """Its own unique id."""
+    ins_id: str
+    """The ``task_id`` of the ``TaskIns`` it answers."""
+    node_id: NodeId
+    workload_id: WorkloadId
+    message_type: str
+    content: Any = None
+    """The handler's return value (``None`` when ``error`` is set)."""
+    error: Optional[TaskError] = None
+    created_at: Optional[float] = None
+    """When the driver created the ``TaskIns``."""
+    pulled_at: Optional[float] = None
+    """When the LeadClient received the ``TaskIns``."""
+    started_at: Optional[float] = None
+    """When the handler started (``None`` if it never ran)."""
+    finished_at: Optional[float] = None
+    """When the handler returned or the error was decided."""
+    pushed_at: Optional[float] = None
+    """When the Sender first pushed it to the server."""
+    stored_at: Optional[float] = None
+    """When the server stored it."""
+    handler_pid: Optional[int] = None
+    """The process that ran the handler."""
+
+    @classmethod
+    def answer(
+        cls,
+        ins: TaskIns,
+        *,
+        content: Any = None,
+        error: Optional[TaskError] = None,
+        started_at: Optional[float] = None,
+        finished_at: Optional[float] = None,
+        handler_pid: Optional[int] = None,
+    ) -> TaskRes:
+        """Build the result that answers ``ins``."""
+        return cls(
+            task_id=new_id(),
+            ins_id=ins.task_id,
+            node_id=ins.node_id,
+            workload_id=ins.workload_id,
+            message_type=ins.message_type,
+            content=content,
+            error=error,
+            created_at=ins.created_at,
+            pulled_at=ins.pulled_at,
+            started_at=started_at,
+            finished_at=finished_at if finished_at is not None else time.time(),
+            handler_pid=handler_pid,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when the handler produced a result."""
+        return self.error is None
+
+    @property
+    def task(self) -> Task:
+        """The FED's ``Task`` view of this result."""
+        return Task(self.workload_id, self.message_type, self.content)
+
+    def stamped(self, **times: float) -> TaskRes:
+        """Return a copy with the given timing fields set."""
+        return dataclasses.replace(self, **times)
+
+
+def task_ins_problem(task: Any) -> Optional[str]:
+    """Why ``task`` cannot be handled, or ``None`` when it is a well-formed ``TaskIns``."""
+    if not isinstance(task, TaskIns):
+        return f"expected a TaskIns, got {type(task).__name__}"
+    task_id = getattr(task, "task_id", None)
+    if not isinstance(task_id, str) or not task_id:
+        return "task_id must be a non-empty str"
+    for name in ("node_id", "workload_id"):
+        value = getattr(task, name, None)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return f"{name} must be an int or a str, got {type(value).__name__}"
+    message_type = getattr(task, "message_type", None)
+    if not isinstance(message_type, str):
+        return f"message_type must be a str, got {type(message_type).__name__}"
+    deadline = getattr(task, "deadline_s", None)
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
+        return f"deadline_s must be a positive number or None, got {deadline!r}"
+    for name in ("created_at", "content"):
+        if not hasattr(task, name):
+            return f"{name} is missing"
+    return None

@@ -1,0 +1,229 @@
+"""Start and stop a Thespian actor system that leaves nothing behind.
+
+``start_actor_system()`` gives a ``multiprocTCPBase`` system on a free admin
+port, every socket on ``bind_host`` with authenticated frames (see
+``transport_security``), the file-descriptor soft limit raised, and logging
+configured. ``ActorSystemHandle.shutdown()`` calls Thespian's ``shutdown()``
+with a time limit and then SIGKILLs whatever is left of the system's session:
+Thespian's admin starts its own session (``setsid``), every actor shares it,
+and a stuck actor survives ``shutdown()`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from thespian.actors import ActorExitRequest, ActorSystem
+
+from .actor_base import SafeActor
+from .control import GetProcessInfo, ProcessInfo
+from .errors import ConfigError, SystemStartError
+from .transport_security import secure_thespian
+
+__all__ = [
+    "ActorSystemHandle",
+    "SystemConfig",
+    "free_port",
+    "kill_session",
+    "session_processes",
+    "start_actor_system",
+    "started_sessions",
+]
+
+log = logging.getLogger(__name__)
+
+SYSTEM_BASE = "multiprocTCPBase"
+
+_started_sessions: List[int] = []
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """How to start an actor system."""
+
+    bind_host: str = "127.0.0.1"
+    """The one address every socket binds to (and advertises)."""
+    admin_port: Optional[int] = None
+    """Thespian's admin port; ``None`` picks a free one (never reuse a fixed port across runs)."""
+    log_file: Optional[str] = None
+    """Where actors' log records go (besides warnings to stderr)."""
+    log_level: int = logging.INFO
+    """Level for ``log_file``."""
+    fd_limit: int = 65536
+    """Raise the soft limit of open files to this (capped by the hard limit)."""
+    secret: Optional[bytes] = None
+    """Frame-signing secret shared by every process of the system (random by default)."""
+    shutdown_timeout: float = 5.0
+    """How long Thespian's ``shutdown()`` may take before the session is killed."""
+    capabilities: Optional[Dict[str, Any]] = None
+    """Extra Thespian capabilities for this system."""
+
+    def __post_init__(self) -> None:
+        if self.admin_port is not None and not (isinstance(self.admin_port, int) and 0 < self.admin_port < 65536):
+            raise ConfigError(f"admin_port must be a TCP port number, got {self.admin_port!r}")
+        if not (isinstance(self.shutdown_timeout, (int, float)) and self.shutdown_timeout > 0):
+            raise ConfigError(f"shutdown_timeout must be positive, got {self.shutdown_timeout!r}")
+
+
+class _ProcessProbe(SafeActor):
+    """A throw-away actor that reports the system's session id."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _raise_fd_limit(target: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = target if hard == resource.RLIM_INFINITY else min(target, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _log_defs(config: SystemConfig) -> Dict[str, Any]:
+    handlers: Dict[str, Any] = {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": logging.WARNING},
+    }
+    if config.log_file:
+        handlers["file"] = {
+            "class": "logging.FileHandler",
+            "filename": config.log_file,
+            "formatter": "plain",
+            "level": config.log_level,
+        }
+    return {
+        "version": 1,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": handlers,
+        "root": {"handlers": list(handlers), "level": min(config.log_level, logging.WARNING)},
+        "disable_existing_loggers": False,
+    }
+
+
+def session_processes(session_id: int) -> List[int]:
+    """Pids of the live (non-zombie) processes in ``session_id``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        # fields after the command name: state ppid pgrp session ...
+        if fields[0] != b"Z" and int(fields[3]) == session_id:
+            pids.append(int(entry))
+    return pids
+
+
+def kill_session(session_id: int, timeout: float = 5.0) -> List[int]:
+    """SIGKILL every process of ``session_id`` and wait until they are gone.
+
+    Refuses to touch the caller's own session. Returns the pids still alive
+    at the timeout (normally none).
+    """
+    if session_id <= 1 or session_id == os.getsid(0):
+        raise ValueError(f"refusing to kill session {session_id}: it is the caller's or the system's")
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = session_processes(session_id)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+def started_sessions() -> List[int]:
+    """Session ids of every system started by this process (for leak checks)."""
+    return list(_started_sessions)
+
+
+class ActorSystemHandle:
+    """A started actor system: use ``system`` like any ``ActorSystem``, then ``shutdown()``."""
+
+    def __init__(self, system: ActorSystem, config: SystemConfig, admin_port: int, session_id: int) -> None:
+        self.system = system
+        self.config = config
+        self.admin_port = admin_port
+        self.session_id = session_id
+        self._closed = False
+
+    def shutdown(self) -> List[int]:
+        """Stop the system and every process of it; returns pids that would not die (normally none)."""
+        if self._closed:
+            return []
+        self._closed = True
+        stopper = threading.Thread(target=self._thespian_shutdown, name="thespian-shutdown", daemon=True)
+        stopper.start()
+        stopper.join(self.config.shutdown_timeout)
+        survivors = kill_session(self.session_id)
+        stopper.join(1.0)
+        if survivors:
+            log.error("processes %s of actor system session %d survived SIGKILL", survivors, self.session_id)
+        return survivors
+
+    def _thespian_shutdown(self) -> None:
+        try:
+            self.system.shutdown()
+        except Exception:  # the session kill that follows cleans up
+            log.debug("Thespian shutdown failed", exc_info=True)
+
+    @property
+    def processes(self) -> List[int]:
+        """Pids of the system's live processes (admin, logger, actors)."""
+        return session_processes(self.session_id)
+
+    def __enter__(self) -> ActorSystemHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def start_actor_system(config: Optional[SystemConfig] = None) -> ActorSystemHandle:
+    """Start a hardened ``multiprocTCPBase`` actor system (see the module docstring)."""
+    config = config or SystemConfig()
+    secure_thespian(config.bind_host, config.secret)
+    _raise_fd_limit(config.fd_limit)
+    port = config.admin_port or free_port(config.bind_host)
+    capabilities = dict(config.capabilities or {})
+    capabilities["Admin Port"] = port
+    try:
+        system = ActorSystem(SYSTEM_BASE, capabilities, logDefs=_log_defs(config), transientUnique=True)
+    except Exception as exc:
+        raise SystemStartError(f"cannot start a {SYSTEM_BASE} actor system on {config.bind_host}:{port}: {exc}") from exc
+    try:
+        probe = system.createActor(_ProcessProbe)
+        info = system.ask(probe, GetProcessInfo(), 10.0)
+        system.tell(probe, ActorExitRequest())
+    except Exception as exc:
+        info = exc
+    if not isinstance(info, ProcessInfo):
+        _shutdown_quietly(system)
+        raise SystemStartError(f"the actor system on port {port} did not answer ({info!r})")
+    _started_sessions.append(info.session_id)
+    return ActorSystemHandle(system, config, port, info.session_id)
+
+
+def _shutdown_quietly(system: ActorSystem) -> None:
+    try:
+        system.shutdown()
+    except Exception:
+        log.debug("shutdown after a failed start failed", exc_info=True)
