@@ -1,0 +1,204 @@
+"""``python -m flower_actors.demo``: the FED example trace on a real node.
+
+Runs the trace of DESIGN.md through an embedded server and one LeadClient,
+shows a progress bar, and prints a summary table; with ``--json`` the last
+line of stdout is one JSON object with the measured figures.
+
+In periodic mode the trace starts ``ALIGN_MARGIN`` seconds before one of the
+node's pull ticks, which is what the lower bound assumes (tasks become
+visible at multiples of the poll interval from the trace's start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any, Dict, List, Optional, Sequence, TextIO
+
+from .config import AppSpec, NodeConfig
+from .driver import Driver
+from .local import LocalFederation, run_node
+from .messages import TaskIns, TaskRes
+from .stats import forward_latencies, result_latencies, summary
+from .system import SYSTEM_BASE, SystemConfig
+from .trace import TraceSpec, fed_trace, lower_bound
+
+__all__ = ["main", "run_trace"]
+
+ALIGN_MARGIN = 0.025
+"""Seconds between the trace's start and the node's next pull tick (periodic mode)."""
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; sparse plain lines otherwise."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self.last = 0.0
+        self.start = time.monotonic()
+
+    def update(self, submitted: int, done: int, errors: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < (0.1 if self.tty else 5.0):
+            return
+        self.last = now
+        filled = int(self.width * done / max(1, self.total))
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"[{bar}] {done}/{self.total} results, {submitted} submitted, {errors} errors, {now - self.start:5.1f} s"
+        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _trace_start(node: LocalFederation, config: NodeConfig) -> float:
+    """When to produce task 0: at once with long-poll; just before a pull tick otherwise."""
+    now = time.time()
+    if config.long_poll:
+        return now
+    tick = next(iter(node.started.values())).next_pull_at
+    while tick - ALIGN_MARGIN < now + 0.05:
+        tick += config.poll_interval
+    return tick - ALIGN_MARGIN
+
+
+def _wait_until(driver: Driver, due: float, results: List[TaskRes], received: List[float]) -> None:
+    """Collect results while waiting for ``due`` (wall clock), then sleep the last few ms."""
+    while True:
+        remaining = due - time.time()
+        if remaining <= 0:
+            return
+        if remaining > 0.01:
+            got = driver.collect(wait=min(remaining - 0.006, 0.5))
+            if got:
+                results.extend(got)
+                received.append(time.time())
+        else:
+            time.sleep(remaining)
+
+
+def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBar] = None) -> Dict[str, Any]:
+    """Run the trace on a fresh node and return the figures the demo reports."""
+    trace = fed_trace(spec)
+    results: List[TaskRes] = []
+    received: List[float] = []
+    with run_node(config, system=SystemConfig()) as node:
+        driver = node.driver("fed-demo")
+        t0 = _trace_start(node, config)
+        first_submit: Optional[float] = None
+        i = 0
+        while i < len(trace):
+            _wait_until(driver, t0 + trace[i].at, results, received)
+            due = []
+            while i < len(trace) and t0 + trace[i].at <= time.time():
+                due.append(TaskIns.create(trace[i].workload_id, trace[i].content, node_id=config.node_id))
+                i += 1
+            first_submit = first_submit or time.time()
+            driver.submit(due)
+            if progress:
+                progress.update(i, len(results), sum(1 for r in results if r.error))
+        deadline = time.time() + lower_bound(spec, None) * 3 + 60
+        while len(results) < len(trace) and time.time() < deadline:
+            got = driver.collect(wait=0.5)
+            if got:
+                results.extend(got)
+                received.append(time.time())
+            if progress:
+                progress.update(len(trace), len(results), sum(1 for r in results if r.error))
+        status = node.status()
+    if progress:
+        progress.update(len(trace), len(results), sum(1 for r in results if r.error), force=True)
+        progress.close()
+    poll = None if config.long_poll else config.poll_interval
+    makespan = (received[-1] - first_submit) if received and first_submit else None
+    bound = lower_bound(spec, poll)
+    return {
+        "makespan_s": None if makespan is None else round(makespan, 3),
+        "lower_bound_s": round(bound, 3),
+        "ratio": None if makespan is None else round(makespan / bound, 4),
+        "tasks": len(trace),
+        "results": len(results),
+        "errors": sum(1 for r in results if r.error is not None),
+        "workloads": status.workloads_created,
+        "trace_workloads": len({item.workload_id for item in trace}),
+        "handler_processes": len({r.handler_pid for r in results if r.handler_pid is not None}),
+        "forward_ms": summary(forward_latencies(results)),
+        "result_ms": summary(result_latencies(results)),
+        "mode": "long-poll" if config.long_poll else "periodic",
+        "poll_s": poll,
+        "base": SYSTEM_BASE,
+        "trace": {"clients": spec.clients, "tasks": spec.tasks, "gap": spec.gap, "work": spec.work, "seed": spec.seed},
+    }
+
+
+def _table(report: Dict[str, Any]) -> str:
+    rows = [
+        ("mode", f"{report['mode']}" + (f" (poll {report['poll_s']} s)" if report["poll_s"] else "")),
+        ("makespan", f"{report['makespan_s']} s"),
+        ("lower bound", f"{report['lower_bound_s']} s (ratio {report['ratio']})"),
+        ("results / tasks", f"{report['results']} / {report['tasks']} ({report['errors']} errors)"),
+        ("workloads", f"{report['workloads']} WorkloadClients, {report['handler_processes']} handler processes"),
+        ("forward latency", f"p50 {report['forward_ms']['p50']} ms, p99 {report['forward_ms']['p99']} ms"),
+        ("result latency", f"p50 {report['result_ms']['p50']} ms, p99 {report['result_ms']['p99']} ms"),
+        ("actor system", report["base"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m flower_actors.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--clients", type=int, default=100, help="workloads in the trace (default 100)")
+    p.add_argument("--tasks", type=int, default=400, help="tasks in the trace (default 400)")
+    p.add_argument("--gap", type=float, default=0.04, help="seconds between tasks (default 0.04)")
+    p.add_argument("--work", type=float, default=2.0, help="seconds each handler sleeps (default 2.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the trace (default 0)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between pulls (default 1.0)")
+    p.add_argument("--long-poll", action="store_true", help="pull continuously; tasks arrive within milliseconds")
+    p.add_argument("--json", action="store_true", help="end stdout with one JSON line of results")
+    return p
+
+
+def _terminate(signum: int, frame: Optional[FrameType]) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m flower_actors.demo``."""
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        spec = TraceSpec(args.clients, args.tasks, args.gap, args.work, args.seed)
+        config = NodeConfig(
+            node_id=0,
+            app=AppSpec("flower_actors.examples:FedExampleClient", {"work": args.work}),
+            poll_interval=args.poll,
+            long_poll=args.long_poll,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = run_trace(spec, config, ProgressBar(spec.tasks))
+    except KeyboardInterrupt:
+        print("\ninterrupted; every process of the demo was stopped", file=sys.stderr)
+        return 130
+    print("FED example trace on flower_actors")
+    print(_table(report))
+    if args.json:
+        print(json.dumps(report))
+    return 0 if report["results"] == report["tasks"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
