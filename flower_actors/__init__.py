@@ -31,7 +31,7 @@ from .errors import (
 from .lead_client import LeadClient
 from .local import LocalFederation, local_federation, run_node
 from .messages import NodeId, Task, TaskError, TaskIns, TaskRes, WorkloadId
-from .system import ActorSystemHandle, SystemConfig, kill_session, start_actor_system
+from .system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
 from .transport_security import secure_thespian
 from .workload_client import WorkloadClient
 
@@ -71,6 +71,7 @@ __all__ = [
     "WorkloadId",
     "WorkloadRegistered",
     "app_spec",
+    "free_port",
     "kill_session",
     "local_federation",
     "run_node",

@@ -95,6 +95,7 @@ class LeadClient(SafeActor):
         self.pull_outstanding: Optional[Tuple[int, float]] = None  # request id, monotonic send time
         self.stopping: Optional[Tuple[ActorAddress, float]] = None  # who asked, deadline
         self.stop_finished = False
+        self.exiting = False
         self.counters = dict.fromkeys(
             ("pulls", "pulled", "duplicates", "bad_input", "created", "done", "errors", "pushed", "push_errors"), 0
         )
@@ -277,8 +278,10 @@ class LeadClient(SafeActor):
     def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
         address = message.childAddress
         if address == self.sender:
+            if self.exiting or self.stopping is not None:
+                return
             log.error("node %r: the Sender exited; starting a new one", self.config and self.config.node_id)
-            if self.stopping is None and self.config is not None and self.server is not None:
+            if self.config is not None and self.server is not None:
                 self.sender = self.createActor(Sender)
                 self.send(self.sender, StartSender(self.config.node_id, self.server, self.myAddress))
             return
@@ -383,6 +386,12 @@ class LeadClient(SafeActor):
                 os.kill(workload.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def receive_ActorExitRequest(self, message: Any, sender: ActorAddress) -> None:
+        # Thespian stops the children after this returns; they must not be replaced.
+        self.exiting = True
+        for workload in self.workloads.values():
+            self._kill(workload, stuck=bool(workload.held))
 
     def receive_SenderFlushed(self, message: SenderFlushed, sender: ActorAddress) -> None:
         if self.stopping is None or self.config is None:

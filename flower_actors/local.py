@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from thespian.actors import ActorAddress
@@ -76,9 +77,16 @@ class LocalFederation:
             raise ConfigError(f"no node {node_id!r}; nodes are {list(self.leads)}") from None
 
     def _ask(self, address: ActorAddress, message: Any, expected: type, timeout: float = ASK_TIMEOUT) -> Any:
+        """Ask and wait for a reply of type ``expected``, skipping late replies to earlier requests."""
+        deadline = time.monotonic() + timeout
         reply = self.system.ask(address, message, timeout)
-        if not isinstance(reply, expected):
-            raise NodeTimeout(f"expected {expected.__name__} in answer to {type(message).__name__}, got {reply!r}")
+        while not isinstance(reply, expected):
+            if reply is not None:
+                log.debug("skipped a late %s while waiting for %s", type(reply).__name__, expected.__name__)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NodeTimeout(f"no {expected.__name__} in answer to {type(message).__name__} within {timeout} s")
+            reply = self.system.listen(remaining)
         return reply
 
     def status(self, node_id: Optional[NodeId] = None) -> NodeStatus:
@@ -108,9 +116,7 @@ class LocalFederation:
         with _sigint_deferred():
             for node_id, lead in self.leads.items():
                 try:
-                    reply = self.system.ask(lead, StopNode(timeout), timeout + ASK_TIMEOUT)
-                    if not isinstance(reply, NodeStopped):
-                        log.warning("node %r did not confirm its stop (%r)", node_id, reply)
+                    self._ask(lead, StopNode(timeout), NodeStopped, timeout + ASK_TIMEOUT)
                 except Exception:
                     log.warning("stopping node %r failed", node_id, exc_info=True)
             self.leads = {}

@@ -11,7 +11,10 @@ the patches):
   anything is unpickled; a frame without a valid tag is dropped and its
   connection closed (Thespian logs "corrupted incoming data");
 - a frame that announces more than ``max_frame_bytes`` is refused before
-  it is buffered.
+  it is buffered;
+- ``TCPTransport.close()`` really closes its sockets (in Thespian 4.0.1 its
+  shutdown helper tests ``isinstance(socket.error, Exception)``, which is
+  never true, so every external ``createActor`` leaked a listening socket).
 
 All processes of one system must hold the same secret. A single-host system
 generates one per process tree; systems on several hosts share one through
@@ -127,6 +130,7 @@ def secure_thespian(
         _serializer = _SignedPickle(secret)
         ipbase.IPActorAddress.bindArgs = property(lambda self: ((self.sockname[0], self.bindname[1]),))
         _limit_frame_size(streamBuffer.ReceiveBuffer, max_frame_bytes)
+        _fix_socket_close(tcp.TCPTransport)
     else:
         _serializer.key = secret
     _bind_host = bind_host
@@ -145,3 +149,32 @@ def _limit_frame_size(buffer_class: Any, max_frame_bytes: int) -> None:
             raise ValueError(f"frame of {self._size} bytes exceeds the limit of {max_frame_bytes}")
 
     buffer_class.addMore = add_more
+
+
+def _close_socket(sock: Any) -> None:
+    sock = getattr(sock, "socket", sock)
+    if sock is None or not hasattr(sock, "close"):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError, TypeError):
+        pass
+    try:
+        sock.close()
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _fix_socket_close(transport_class: Any) -> None:
+    """Make ``close()`` release the listening socket and the idle reused connections."""
+    original_close = transport_class.close
+
+    def close(self: Any) -> None:
+        for idle in list(getattr(self, "_openSockets", {}).values()):
+            _close_socket(idle)
+        if hasattr(self, "_openSockets"):
+            self._openSockets = {}
+        original_close(self)
+
+    transport_class._safeSocketShutdown = staticmethod(_close_socket)
+    transport_class.close = close

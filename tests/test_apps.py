@@ -1,0 +1,92 @@
+"""User apps: references, classes, functions, state, dispatch, and the errors a user sees."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from flower_actors import AppSpec, ConfigError, ErrorKind, LocalFederation, NodeConfig, TaskIns, app_spec
+from tests import apps
+
+Node = Callable[..., LocalFederation]
+
+
+def test_app_given_as_class_or_function_becomes_a_reference() -> None:
+    assert app_spec(apps.Recorder).ref == "tests.apps:Recorder"
+    assert app_spec(apps.plain_function, {"k": 1}) == AppSpec("tests.apps:plain_function", {"k": 1})
+    with pytest.raises(ConfigError, match="not importable"):
+        app_spec(lambda task: task)
+    with pytest.raises(ConfigError, match="package.module:Name"):
+        AppSpec("no_colon_here")
+
+
+def test_state_lives_in_the_workload_and_dispatch_follows_message_type(node: Node) -> None:
+    fed = node(app=apps.Recorder, long_poll=True)
+    driver = fed.driver()
+    first = driver.run([TaskIns.create(7, "a"), TaskIns.create(7, "b")], timeout=30)
+    boom = driver.run([TaskIns.create(7, "c", message_type="boom")], timeout=30)[0]
+    after = driver.run([TaskIns.create(7, "d")], timeout=30)[0]
+
+    assert first[1].content["history"] == ["a", "b"]
+    assert boom.error is not None and boom.error.kind == ErrorKind.HANDLER_ERROR
+    assert boom.error.exception_type == "RuntimeError" and "boom on c" in boom.error.message
+    assert "handle_boom" in boom.error.traceback
+    assert after.content["history"] == ["a", "b", "d"], "the workload kept its state after the error"
+    assert after.content["pid"] == first[0].content["pid"]
+
+
+def test_unknown_message_type_and_unpicklable_result_are_error_results(node: Node) -> None:
+    fed = node(app="tests.apps:Recorder", long_poll=True)
+    results = fed.driver().run(
+        [TaskIns.create(1, "x", message_type="nope"), TaskIns.create(1, "y", message_type="unpicklable")], timeout=30
+    )
+    assert results[0].error is not None and results[0].error.kind == ErrorKind.UNKNOWN_MESSAGE_TYPE
+    assert "handle_nope" in results[0].error.message
+    assert results[1].error is not None and results[1].error.kind == ErrorKind.UNPICKLABLE_RESULT
+
+
+def test_function_app_and_per_workload_overrides(node: Node) -> None:
+    fed = node(app="tests.apps:plain_function", workload_apps={"rec": "tests.apps:Recorder"}, long_poll=True)
+    results = fed.driver().run([TaskIns.create("any", "x"), TaskIns.create("rec", "y")], timeout=30)
+    assert results[0].content == "fn:x"
+    assert results[1].content["history"] == ["y"]
+
+
+@pytest.mark.parametrize(
+    "ref, expected",
+    [
+        ("no_such_module_xyz:App", "cannot import module 'no_such_module_xyz'"),
+        ("tests.apps:Missing", "has no attribute 'Missing'"),
+        ("tests.apps:BrokenInit", "failed in __init__: ValueError: cannot start"),
+    ],
+)
+def test_bad_app_reference_is_an_error_result_not_a_crash(node: Node, ref: str, expected: str) -> None:
+    fed = node(app=ref, long_poll=True)
+    results = fed.driver().run([TaskIns.create(1, "x"), TaskIns.create(1, "y")], timeout=30)
+    for r in results:
+        assert r.error is not None and r.error.kind == ErrorKind.APP_LOAD_ERROR
+        assert expected in r.error.message
+    assert fed.status().workloads_live == 1, "the node and the workload keep running"
+
+
+def test_unknown_workload_without_default_app_and_registration_while_running(node: Node) -> None:
+    fed = node(long_poll=True)
+    driver = fed.driver()
+    unknown = driver.run([TaskIns.create("late", "x")], timeout=30)[0]
+    assert unknown.error is not None and unknown.error.kind == ErrorKind.UNKNOWN_WORKLOAD
+
+    fed.register_workload("late", "tests.apps:Recorder")
+    known = driver.run([TaskIns.create("late", "y")], timeout=30)[0]
+    assert known.ok and known.content["history"] == ["y"]
+    with pytest.raises(ConfigError, match="is running"):
+        fed.register_workload("late", "tests.apps:Sleeper")
+
+
+def test_config_errors_are_clear() -> None:
+    with pytest.raises(ConfigError, match="poll_interval must be a positive number"):
+        NodeConfig(poll_interval=0)
+    with pytest.raises(ConfigError, match="node_id must be an int or a str"):
+        NodeConfig(node_id=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="max_pull_batch must be a positive integer"):
+        NodeConfig(max_pull_batch=2.5)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""The demo and the demo/ scripts as a user runs them: real subprocesses, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.proctools import REPO, assert_none_left, marked_env, popen_python, run_python
+
+SMALL = ["--clients", "8", "--tasks", "40", "--gap", "0.02", "--work", "0.3", "--seed", "3"]
+
+
+@pytest.mark.parametrize("mode", [[], ["--long-poll"]], ids=["periodic", "long-poll"])
+def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list) -> None:
+    env = marked_env()
+    proc = run_python(["-m", "flower_actors.demo", *SMALL, "--poll", "0.5", "--json", *mode], env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+
+    assert report["tasks"] == report["results"] == 40 and report["errors"] == 0
+    assert report["workloads"] == report["handler_processes"] == report["trace_workloads"]
+    assert report["lower_bound_s"] <= report["makespan_s"] <= 1.3 * report["lower_bound_s"] + 0.5
+    assert report["base"] == "multiprocTCPBase"
+    assert set(report["forward_ms"]) == {"p50", "p99"} and set(report["result_ms"]) == {"p50", "p99"}
+    assert "makespan" in proc.stdout  # the summary table
+    assert_none_left(env)
+
+
+def test_demo_rejects_bad_flags_clearly() -> None:
+    env = marked_env()
+    proc = run_python(["-m", "flower_actors.demo", "--poll", "0"], env, timeout=60)
+    assert proc.returncode == 2 and "poll_interval must be a positive number" in proc.stderr
+    assert_none_left(env)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_the_demo_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+    env = marked_env()
+    log = tmp_path / "demo.log"
+    proc = popen_python(["-m", "flower_actors.demo", "--work", "30", "--gap", "0.01", "--long-poll"], env, log)
+    try:
+        deadline = time.monotonic() + 30
+        while "submitted" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait until handlers are running
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code in (130, 128 + sig), log.read_text()
+    assert_none_left(env)
+
+
+def test_fed_example_and_fed_picture_scripts_run() -> None:
+    env = marked_env()
+    example = run_python(["demo/fed_example.py", "--clients", "4", "--tasks", "8", "--work", "0.2"], env, timeout=120)
+    assert example.returncode == 0, example.stderr
+    assert "8 results from" in example.stdout and "Msg 0 handled" in example.stdout
+
+    picture = run_python(["demo/fed_picture.py"], env, timeout=120)
+    assert picture.returncode == 0, picture.stderr
+    assert "C2: 3 clients, 6 tasks" in picture.stdout and "D3: C3W3" in picture.stdout
+    assert_none_left(env)
+
+
+def test_readme_embedding_snippet_is_the_tested_file_and_runs() -> None:
+    snippet = (REPO / "demo" / "embedding.py").read_text()
+    assert snippet.strip() in (REPO / "README.md").read_text(), "README must show demo/embedding.py verbatim"
+    env = marked_env()
+    proc = run_python(["demo/embedding.py"], env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['hello 0', 'hello 1', 'hello 2']"
+    assert proc.stderr == "", "a clean run logs nothing"
+    assert_none_left(env)
+
+
+def test_readme_script_example_runs(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    example = next(block for block in readme.split("```python\n")[1:] if "class Counter" in block).split("```")[0]
+    script = tmp_path / "counter_example.py"
+    script.write_text(example)
+    env = marked_env()
+    proc = run_python([str(script)], env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[2, 5]"
+    assert_none_left(env)
