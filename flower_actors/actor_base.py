@@ -19,7 +19,7 @@ __all__ = ["SafeActor"]
 
 log = logging.getLogger(__name__)
 
-class SafeActor(Actor):  # type: ignore[misc]
+class SafeActor(Actor):
     """Dispatch on the message's class name; log, count and survive any fault."""
 
     faults: int = 0

@@ -78,16 +78,17 @@ def load_app(spec: AppSpec, context: WorkloadContext) -> Callable[[TaskIns], Any
 
     Raises ``AppLoadError`` with a message a user can act on.
     """
-    target = _resolve(spec.ref)
+    target: Any = _resolve(spec.ref)
     if inspect.isclass(target):
+        factory: Callable[[WorkloadContext], Any] = target
         try:
-            instance = target(context)
+            instance = factory(context)
         except Exception as exc:
             raise AppLoadError(f"app {spec.ref!r} failed in __init__: {type(exc).__name__}: {exc}") from exc
         handle = getattr(instance, "handle", None)
         if not callable(handle):
             raise AppLoadError(f"app {spec.ref!r} has no handle(task) method (subclass flower_actors.Client)")
-        return handle  # type: ignore[no-any-return]
+        return handle
     if callable(target):
-        return target  # type: ignore[no-any-return]
+        return target
     raise AppLoadError(f"app {spec.ref!r} is a {type(target).__name__}, not a class or a function")

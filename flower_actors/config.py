@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union, cast
 
 from .errors import ConfigError
 from .messages import NodeId, WorkloadId
@@ -71,10 +71,10 @@ class NodeConfig:
 
     node_id: NodeId = 0
     """Which node this is; the server hands it only this node's tasks."""
-    app: Optional[AppSpec] = None
-    """Default app for every workload without its own entry in ``workload_apps``."""
-    workload_apps: Mapping[WorkloadId, AppSpec] = field(default_factory=dict)
-    """Per-workload apps; more can be registered while the node runs."""
+    app: Optional[AppRef] = None
+    """Default app for every workload without its own entry in ``workload_apps`` (an ``AppSpec`` once created)."""
+    workload_apps: Mapping[WorkloadId, AppRef] = field(default_factory=dict)
+    """Per-workload apps (``AppSpec`` once created); more can be registered while the node runs."""
     poll_interval: float = 1.0
     """Seconds between pulls in periodic mode (the FED's once a second)."""
     long_poll: bool = False
@@ -104,6 +104,12 @@ class NodeConfig:
         if not isinstance(self.long_poll, bool):
             raise ConfigError(f"long_poll must be True or False, got {self.long_poll!r}")
 
-    def app_for(self, workload_id: WorkloadId) -> Optional[AppSpec]:
-        """The app that serves ``workload_id``, or ``None`` when there is none."""
-        return self.workload_apps.get(workload_id, self.app)
+    @property
+    def default_app(self) -> Optional[AppSpec]:
+        """The default app, normalised."""
+        return cast(Optional[AppSpec], self.app)
+
+    @property
+    def workload_specs(self) -> Dict[WorkloadId, AppSpec]:
+        """The per-workload apps, normalised."""
+        return cast(Dict[WorkloadId, AppSpec], dict(self.workload_apps))

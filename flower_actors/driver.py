@@ -43,7 +43,7 @@ class Driver:
         request_id = next(_ids)
         reply = self._request(SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id, self.timeout)
         if reply.rejected:
-            raise TaskRejected(list(reply.accepted), [tuple(r) for r in reply.rejected])  # type: ignore[misc]
+            raise TaskRejected(list(reply.accepted), [(str(i), str(why)) for i, why in reply.rejected])
         return list(reply.accepted)
 
     def submit_task(
@@ -104,7 +104,7 @@ class Driver:
         found = self.wait_for(ids, timeout)
         return [found[i] for i in ids]
 
-    def _request(self, message: Any, expected: type, request_id: int, timeout: float) -> Any:
+    def _request(self, message: Any, expected: Any, request_id: int, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         reply = self.system.ask(self.server, message, timeout)
         while True:

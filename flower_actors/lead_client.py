@@ -111,7 +111,7 @@ class LeadClient(SafeActor):
             return
         self.config = message.config
         self.server = message.server
-        self.apps = dict(message.config.workload_apps)
+        self.apps = message.config.workload_specs
         self.sender = self.createActor(Sender)
         self.send(self.sender, StartSender(message.config.node_id, message.server, self.myAddress))
         self.anchor = time.time()
@@ -220,7 +220,7 @@ class LeadClient(SafeActor):
             return
         workload = self.workloads.get(task.workload_id)
         if workload is None:
-            app = self.apps.get(task.workload_id, self.config.app)
+            app = self.apps.get(task.workload_id, self.config.default_app)
             if app is None:
                 self._answer_error(
                     task,

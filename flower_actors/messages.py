@@ -183,9 +183,15 @@ class TaskRes:
         """The FED's ``Task`` view of this result."""
         return Task(self.workload_id, self.message_type, self.content)
 
-    def stamped(self, **times: float) -> TaskRes:
+    def stamped(self, **times: Optional[float]) -> TaskRes:
         """Return a copy with the given timing fields set."""
-        return dataclasses.replace(self, **times)
+        unknown = set(times) - _TIMING_FIELDS
+        if unknown:
+            raise TypeError(f"not timing fields: {sorted(unknown)}")
+        return dataclasses.replace(self, **times)  # type: ignore[arg-type]
+
+
+_TIMING_FIELDS = frozenset({"created_at", "pulled_at", "started_at", "finished_at", "pushed_at", "stored_at"})
 
 
 def task_ins_problem(task: Any) -> Optional[str]:
