@@ -187,14 +187,19 @@ class LeadClient(SafeActor):
             self.pull_outstanding = None
         now = time.time()
         tasks = batch.tasks if isinstance(batch.tasks, (tuple, list)) else ()
+        new_workloads: List[TaskIns] = []
         for item in tasks:
-            self._accept(item, now)
+            self._accept(item, now, new_workloads)
+        # Spawning costs milliseconds per process: first route what can start at once.
+        for task in new_workloads:
+            self._route(task)
         if self.config is not None and self.config.long_poll and self.pull_outstanding is None:
             self._pull()
 
     # Routing.
 
-    def _accept(self, item: Any, now: float) -> None:
+    def _accept(self, item: Any, now: float, new_workloads: List[TaskIns]) -> None:
+        """Validate and deduplicate one pulled item; route it, or defer it if its workload needs a process."""
         assert self.config is not None
         problem = task_ins_problem(item)
         if problem is None and item.node_id != self.config.node_id:
@@ -218,6 +223,14 @@ class LeadClient(SafeActor):
         if self.stopping is not None:
             self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
             return
+        if task.workload_id in self.workloads:
+            self._route(task)
+        else:
+            new_workloads.append(task)
+
+    def _route(self, task: TaskIns) -> None:
+        """Queue ``task`` at its workload (creating the WorkloadClient if needed) and feed it."""
+        assert self.config is not None
         workload = self.workloads.get(task.workload_id)
         if workload is None:
             app = self.apps.get(task.workload_id, self.config.default_app)
