@@ -15,7 +15,9 @@ from .control import (
     RegisterWorkload,
     StartLeadClient,
     StopNode,
+    StopWorkload,
     WorkloadRegistered,
+    WorkloadStopped,
 )
 from .driver import Driver
 from .embedded_server import EmbeddedServer
@@ -29,8 +31,9 @@ from .errors import (
     TaskRejected,
 )
 from .lead_client import LeadClient
+from .link import LinkError, SetServerFault
 from .local import LocalFederation, local_federation, run_node
-from .messages import NodeId, Task, TaskError, TaskIns, TaskRes, WorkloadId
+from .messages import BadContent, NodeId, Task, TaskError, TaskIns, TaskRes, WorkloadId
 from .system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
 from .transport_security import secure_thespian
 from .workload_client import WorkloadClient
@@ -41,6 +44,7 @@ __all__ = [
     "ActorSystemHandle",
     "AppLoadError",
     "AppSpec",
+    "BadContent",
     "Client",
     "ConfigError",
     "Driver",
@@ -50,6 +54,7 @@ __all__ = [
     "GetNodeStatus",
     "LeadClient",
     "LeadClientStarted",
+    "LinkError",
     "LocalFederation",
     "NodeConfig",
     "NodeId",
@@ -58,7 +63,9 @@ __all__ = [
     "NodeTimeout",
     "RegisterWorkload",
     "StartLeadClient",
+    "SetServerFault",
     "StopNode",
+    "StopWorkload",
     "SystemConfig",
     "SystemStartError",
     "Task",
@@ -70,6 +77,7 @@ __all__ = [
     "WorkloadContext",
     "WorkloadId",
     "WorkloadRegistered",
+    "WorkloadStopped",
     "app_spec",
     "free_port",
     "kill_session",

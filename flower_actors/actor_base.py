@@ -33,7 +33,7 @@ class SafeActor(Actor):
                 self.receive_unexpected(message, sender)
             else:
                 handler(message, sender)
-        except Exception:
+        except (Exception, KeyboardInterrupt):
             self.faults += 1
             log.exception("%s failed on %s from %s", type(self).__name__, type(message).__name__, sender)
 

@@ -24,13 +24,18 @@ class AppSpec:
 
     ref: str
     config: Mapping[str, Any] = field(default_factory=dict)
+    deadline_s: Optional[float] = None
+    """Longest a handler of this workload may run (overrides the node's ``task_deadline_s``)."""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ref, str):
+            raise ConfigError(f"app reference must be a str 'package.module:Name', got {type(self.ref).__name__}")
         module, sep, name = self.ref.partition(":")
-        if not isinstance(self.ref, str) or not sep or not module or not name:
+        if not sep or not module or not name:
             raise ConfigError(f"app reference {self.ref!r} must look like 'package.module:Name'")
         if not isinstance(self.config, Mapping):
             raise ConfigError(f"app config must be a mapping, not {type(self.config).__name__}")
+        _positive("deadline_s", self.deadline_s, allow_none=True)
 
 
 AppRef = Union[str, type, AppSpec, Any]
@@ -44,7 +49,7 @@ def app_spec(app: AppRef, config: Optional[Mapping[str, Any]] = None) -> AppSpec
     loaded again inside the WorkloadClient's process, never in the LeadClient.
     """
     if isinstance(app, AppSpec):
-        return app if config is None else AppSpec(app.ref, config)
+        return app if config is None else AppSpec(app.ref, config, app.deadline_s)
     if isinstance(app, str):
         return AppSpec(app, config or {})
     module = getattr(app, "__module__", None)
@@ -83,10 +88,24 @@ class NodeConfig:
     """Longest time the server holds a long-poll pull before answering empty."""
     max_pull_batch: int = 1000
     """Most tasks taken by one pull."""
-    pull_timeout: float = 10.0
-    """A pull not answered within this many seconds (plus ``long_poll_wait``) is retried."""
+    request_timeout: float = 5.0
+    """A pull (beyond ``long_poll_wait``) or a push not answered within this many seconds failed."""
+    retry_backoff_max: float = 5.0
+    """Longest wait between retries while the server fails (exponential back-off with jitter)."""
     dedupe_window: int = 100_000
     """How many recent task ids are remembered to drop a task pulled twice."""
+    task_deadline_s: Optional[float] = None
+    """Longest a handler may run before its process is killed (``None``: no limit)."""
+    max_workloads: Optional[int] = None
+    """Most live WorkloadClients; at the cap the least recently used idle one is stopped."""
+    idle_timeout_s: Optional[float] = None
+    """Stop a WorkloadClient idle this long (``None``: never)."""
+    max_in_flight: int = 10_000
+    """Pulled tasks not yet done above which the node stops pulling."""
+    max_unpushed: int = 10_000
+    """Results waiting in the Sender above which the node stops pulling."""
+    max_content_bytes: int = 64 * 1024 * 1024
+    """Largest task payload accepted; a larger one gets a ``BadTask`` error."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.node_id, (int, str)) or isinstance(self.node_id, bool):
@@ -98,9 +117,16 @@ class NodeConfig:
         object.__setattr__(self, "workload_apps", {w: app_spec(a) for w, a in self.workload_apps.items()})
         _positive("poll_interval", self.poll_interval)
         _positive("long_poll_wait", self.long_poll_wait)
-        _positive("pull_timeout", self.pull_timeout)
+        _positive("request_timeout", self.request_timeout)
+        _positive("retry_backoff_max", self.retry_backoff_max)
         _positive("max_pull_batch", self.max_pull_batch, integer=True)
         _positive("dedupe_window", self.dedupe_window, integer=True)
+        _positive("task_deadline_s", self.task_deadline_s, allow_none=True)
+        _positive("max_workloads", self.max_workloads, allow_none=True, integer=True)
+        _positive("idle_timeout_s", self.idle_timeout_s, allow_none=True)
+        _positive("max_in_flight", self.max_in_flight, integer=True)
+        _positive("max_unpushed", self.max_unpushed, integer=True)
+        _positive("max_content_bytes", self.max_content_bytes, integer=True)
         if not isinstance(self.long_poll, bool):
             raise ConfigError(f"long_poll must be True or False, got {self.long_poll!r}")
 

@@ -4,6 +4,7 @@ Public requests (an embedding program sends them to a ``LeadClient``)::
 
     StartLeadClient   ──▶ LeadClient ──▶ LeadClientStarted
     RegisterWorkload  ──▶ LeadClient ──▶ WorkloadRegistered
+    StopWorkload      ──▶ LeadClient ──▶ WorkloadStopped  (a server may also send it in a TaskInsBatch)
     GetNodeStatus     ──▶ LeadClient ──▶ NodeStatus
     StopNode          ──▶ LeadClient ──▶ NodeStopped
 
@@ -29,7 +30,9 @@ __all__ = [
     "RegisterWorkload",
     "StartLeadClient",
     "StopNode",
+    "StopWorkload",
     "WorkloadRegistered",
+    "WorkloadStopped",
 ]
 
 
@@ -71,6 +74,24 @@ class WorkloadRegistered:
 
 
 @dataclass(frozen=True)
+class StopWorkload:
+    """Stop a workload's WorkloadClient: its running task finishes, its queued tasks get ``WorkloadStopped``.
+
+    A later task of the workload starts a fresh WorkloadClient (with fresh state).
+    """
+
+    workload_id: WorkloadId
+
+
+@dataclass(frozen=True)
+class WorkloadStopped:
+    """Answer to ``StopWorkload``; ``was_running`` is False if the workload had no WorkloadClient."""
+
+    workload_id: WorkloadId
+    was_running: bool
+
+
+@dataclass(frozen=True)
 class GetNodeStatus:
     """Ask a LeadClient for its ``NodeStatus``."""
 
@@ -97,7 +118,20 @@ class NodeStatus:
     bad_input: int
     """Malformed items from the server that could not be answered."""
     pulls: int
+    pull_failures: int
+    """Pulls that failed or got no answer (each one backs off)."""
     next_pull_at: Optional[float]
+    workloads_parked: int
+    """Workloads with tasks waiting for a slot under ``max_workloads``."""
+    workloads_stopped: int
+    """WorkloadClients stopped (idle timeout, cap, ``StopWorkload``)."""
+    deaths: int
+    """WorkloadClients that died (crash or killed at a deadline)."""
+    deadline_kills: int
+    unpushed: int
+    """Results waiting in the Sender, as last reported."""
+    pulling_paused: bool
+    """True while the node is saturated and does not pull."""
     handler_pids: Tuple[int, ...]
     """Processes of the live WorkloadClients."""
     pid: int
@@ -149,11 +183,10 @@ class StartWorkloadClient:
 
 @dataclass(frozen=True)
 class WorkloadClientStarted:
-    """WorkloadClient → LeadClient: running in process ``pid``; ``app_error`` if the app failed to load."""
+    """WorkloadClient → LeadClient: running in process ``pid`` (sent before the app is loaded)."""
 
     workload_id: WorkloadId
     pid: int
-    app_error: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +196,8 @@ class StartSender:
     node_id: NodeId
     server: Any
     lead: Any
+    request_timeout: float = 5.0
+    retry_backoff_max: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from thespian.actors import ActorAddress, ActorSystem
 
+from .control import StopWorkload
 from .errors import NodeTimeout, TaskRejected
 from .link import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
 from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id
@@ -58,6 +59,10 @@ class Driver:
         """Create and queue one task; return its id."""
         task = TaskIns.create(workload_id, content, node_id=node_id, message_type=message_type, deadline_s=deadline_s)
         return self.submit([task])[0]
+
+    def stop_workload(self, workload_id: WorkloadId, node_id: NodeId = 0) -> None:
+        """Tell ``node_id`` (through the server, in order with its tasks) to stop ``workload_id``."""
+        self.submit([(node_id, StopWorkload(workload_id))])  # type: ignore[list-item]
 
     def collect(self, wait: float = 0.0, max_results: int = 100_000) -> List[TaskRes]:
         """Results of this driver's tasks that arrived since the last call.

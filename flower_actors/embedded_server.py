@@ -5,7 +5,12 @@ picture: each ``TaskIns`` is queued for its ``node_id`` and only that node's
 pulls take it; each result goes back to the driver that submitted its task.
 Pulls and collects may wait (long-poll): they are held until something
 exists or their ``wait_s`` runs out. A pull takes its tasks for good
-(at-most-once delivery, like Flower's SuperLink).
+(at-most-once delivery, like Flower's SuperLink). A result whose task
+already has one is dropped, so a node that pushes again after a lost
+acknowledgement never produces a second answer.
+
+``SetServerFault`` makes it behave like an unreachable (``"silent"``) or a
+failing (``"error"``) server towards nodes, for fault-injection tests.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from typing import Any, Deque, Dict, Optional, Tuple
 from thespian.actors import ActorAddress, WakeupMessage
 
 from .actor_base import SafeActor
+from .control import StopWorkload
 from .link import (
     CollectTaskRes,
     GetServerStatus,
+    LinkError,
     PullTaskIns,
     PushTaskRes,
     ServerStatus,
+    SetServerFault,
     SubmitTaskIns,
     TaskInsAccepted,
     TaskInsBatch,
@@ -47,7 +55,7 @@ class EmbeddedServer(SafeActor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.queues: Dict[NodeId, Deque[TaskIns]] = {}
+        self.queues: Dict[NodeId, Deque[Any]] = {}
         self.pending_pulls: Dict[NodeId, Tuple[ActorAddress, PullTaskIns]] = {}
         self.owner: Dict[str, str] = {}  # task id -> driver id, until its result is stored
         self.finished: "OrderedDict[str, None]" = OrderedDict()
@@ -58,13 +66,23 @@ class EmbeddedServer(SafeActor):
         self.stored = 0
         self.duplicates_dropped = 0
         self.last_error: Optional[str] = None
+        self.fault: Optional[str] = None
 
     # Driver side.
 
     def receive_SubmitTaskIns(self, message: SubmitTaskIns, sender: ActorAddress) -> None:
         accepted, rejected = [], []
         touched = set()
-        for task in message.tasks:
+        tasks = message.tasks if isinstance(message.tasks, (tuple, list)) else ()
+        if not isinstance(message.tasks, (tuple, list)):
+            rejected.append(("?", f"tasks must be a tuple or a list, got {type(message.tasks).__name__}"))
+        for task in tasks:
+            if isinstance(task, tuple) and len(task) == 2 and isinstance(task[1], StopWorkload):
+                node_id, stop = task
+                self.queues.setdefault(node_id, deque()).append(stop)
+                touched.add(node_id)
+                accepted.append(f"stop:{stop.workload_id}")
+                continue
             problem = task_ins_problem(task)
             if problem is None and (task.task_id in self.owner or task.task_id in self.finished):
                 problem = f"task id {task.task_id} was already submitted"
@@ -105,7 +123,24 @@ class EmbeddedServer(SafeActor):
 
     # Node side.
 
+    def _refuse(self, request_id: int, sender: ActorAddress) -> bool:
+        """Apply an injected fault to a node request; True if it must not be served."""
+        if self.fault == "error":
+            self.send(sender, LinkError(request_id, "injected server fault"))
+        return self.fault is not None
+
+    def receive_SetServerFault(self, message: SetServerFault, sender: ActorAddress) -> None:
+        if message.mode not in (None, "silent", "error"):
+            log.error("unknown fault mode %r ignored", message.mode)
+        else:
+            self.fault = message.mode
+            if message.mode is not None:
+                self.pending_pulls.clear()  # an unreachable server answers nothing it held
+        self.send(sender, SetServerFault(self.fault))
+
     def receive_PullTaskIns(self, message: PullTaskIns, sender: ActorAddress) -> None:
+        if self._refuse(message.request_id, sender):
+            return
         previous = self.pending_pulls.pop(message.node_id, None)
         if previous is not None:
             self.send(previous[0], TaskInsBatch(previous[1].request_id, ()))
@@ -118,14 +153,16 @@ class EmbeddedServer(SafeActor):
     def _answer_pull(self, node_id: NodeId) -> None:
         who, request = self.pending_pulls.pop(node_id)
         queue = self.queues.get(node_id)
-        batch: Tuple[TaskIns, ...] = ()
+        batch: Tuple[Any, ...] = ()
         if queue:
             count = min(len(queue), max(1, request.max_tasks))
             batch = tuple(queue.popleft() for _ in range(count))
-            self.pulled += count
+            self.pulled += sum(1 for t in batch if isinstance(t, TaskIns))
         self.send(who, TaskInsBatch(request.request_id, batch))
 
     def receive_PushTaskRes(self, message: PushTaskRes, sender: ActorAddress) -> None:
+        if self._refuse(message.request_id, sender):
+            return
         now = time.time()
         touched = set()
         for result in message.results:

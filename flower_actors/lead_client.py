@@ -3,13 +3,22 @@
 It pulls ``TaskIns`` from the server (every ``poll_interval`` on a drift-free
 schedule, or continuously in long-poll mode), creates a ``WorkloadClient``
 child the first time a workload appears, and forwards each task to it at
-once. It never runs user code and never waits on a handler: per workload it
-keeps at most ``WINDOW`` tasks at the child (so the next task is already
-there when one finishes) and the rest in its own queue. Results go from the
-WorkloadClient straight to the Sender; the LeadClient only hears ``TaskDone``.
+once. It never runs user code and never waits on a handler. Each
+WorkloadClient holds one task at a time, so the LeadClient always knows
+which task a process is running; the rest wait in the LeadClient's queue.
+Results go from the WorkloadClient straight to the Sender; the LeadClient
+only hears ``TaskDone``.
 
-When a WorkloadClient dies, every task it held gets a ``WorkloadClientDied``
-error and the workload's queued tasks go to a fresh WorkloadClient.
+Faults, and what every accepted task gets:
+
+- the WorkloadClient's process dies: its running task gets
+  ``WorkloadClientDied``; the workload's queued tasks go to a fresh one;
+- a handler runs past its deadline: ``DeadlineExceeded``, the process is
+  SIGKILLed by pid (a blocked actor never reads ``ActorExitRequest``), and
+  the queued tasks go to a fresh WorkloadClient;
+- the server fails or does not answer: pulls back off exponentially
+  (capped, with jitter) and resume by themselves;
+- too much in flight or unpushed: pulling pauses until there is room.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import signal
 import time
 from collections import OrderedDict, deque
@@ -41,12 +51,14 @@ from .control import (
     StartSender,
     StartWorkloadClient,
     StopNode,
+    StopWorkload,
     TaskDone,
     WorkloadClientStarted,
     WorkloadRegistered,
+    WorkloadStopped,
 )
 from .errors import ErrorKind
-from .link import PullTaskIns, TaskInsBatch
+from .link import LinkError, PullTaskIns, TaskInsBatch
 from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
 from .sender import Sender
 from .workload_client import WorkloadClient
@@ -55,27 +67,36 @@ __all__ = ["LeadClient"]
 
 log = logging.getLogger(__name__)
 
-WINDOW = 2
-"""Tasks of one workload held by its WorkloadClient at once (running + next)."""
-HOUSEKEEPING_PERIOD = 1.0
-"""Seconds between checks for lost pulls and stop deadlines."""
+HOUSEKEEPING_PERIOD = 0.5
+"""Seconds between checks for lost pulls, idle workloads and stop deadlines."""
+BACKOFF_BASE = 0.1
+"""First retry delay after a failed pull, doubled per failure up to ``retry_backoff_max``."""
+SENDER_FLUSH_TIMEOUT = 5.0
+"""How long a stopping node waits for the Sender to push what it holds."""
 
 _TICK = "pull-tick"
+_RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
 
 
 @dataclass
 class _Workload:
-    """What the LeadClient knows about one live WorkloadClient."""
+    """What the LeadClient knows about one workload on this node."""
 
     workload_id: WorkloadId
-    address: ActorAddress
     app: AppSpec
+    address: Optional[ActorAddress] = None
+    """``None`` while parked: waiting for a slot under ``max_workloads``."""
     pid: Optional[int] = None
     queue: Deque[TaskIns] = field(default_factory=deque)
     """Tasks waiting at the LeadClient."""
-    held: "OrderedDict[str, TaskIns]" = field(default_factory=OrderedDict)
-    """Tasks sent to the WorkloadClient and not done yet, oldest first."""
+    running: Optional[TaskIns] = None
+    """The task its WorkloadClient holds (and is running, or about to)."""
+    last_active: float = field(default_factory=time.monotonic)
+
+    @property
+    def idle(self) -> bool:
+        return self.running is None and not self.queue
 
 
 class LeadClient(SafeActor):
@@ -88,16 +109,37 @@ class LeadClient(SafeActor):
         self.sender: Optional[ActorAddress] = None
         self.apps: Dict[WorkloadId, AppSpec] = {}
         self.workloads: Dict[WorkloadId, _Workload] = {}
+        self.retiring: List[_Workload] = []  # told to exit; answered if they die holding a task
+        self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
         self.seen: "OrderedDict[str, None]" = OrderedDict()
         self.anchor = 0.0
         self.next_pull_at: Optional[float] = None
         self.pull_request = 0
         self.pull_outstanding: Optional[Tuple[int, float]] = None  # request id, monotonic send time
-        self.stopping: Optional[Tuple[ActorAddress, float]] = None  # who asked, deadline
+        self.pull_failures = 0
+        self.retry_at = 0.0  # monotonic; no pull before
+        self.retry_pending = False
+        self.paused = False
+        self.unpushed = 0
+        self.stopping: Optional[Tuple[ActorAddress, float]] = None  # who asked, deadline (wall clock)
         self.stop_finished = False
         self.exiting = False
         self.counters = dict.fromkeys(
-            ("pulls", "pulled", "duplicates", "bad_input", "created", "done", "errors", "pushed", "push_errors"), 0
+            (
+                "pulls",
+                "pull_failures",
+                "pulled",
+                "duplicates",
+                "bad_input",
+                "created",
+                "done",
+                "errors",
+                "pushed",
+                "stopped",
+                "deaths",
+                "deadline_kills",
+            ),
+            0,
         )
 
     # Start and configuration.
@@ -109,11 +151,13 @@ class LeadClient(SafeActor):
         if not isinstance(message.config, NodeConfig):
             self.send(sender, self._started(error=f"config must be a NodeConfig, got {type(message.config).__name__}"))
             return
+        if not isinstance(message.server, ActorAddress):
+            self.send(sender, self._started(error=f"server must be an ActorAddress, got {type(message.server).__name__}"))
+            return
         self.config = message.config
         self.server = message.server
         self.apps = message.config.workload_specs
-        self.sender = self.createActor(Sender)
-        self.send(self.sender, StartSender(message.config.node_id, message.server, self.myAddress))
+        self._start_sender()
         self.anchor = time.time()
         self._pull()
         if not message.config.long_poll:
@@ -122,16 +166,24 @@ class LeadClient(SafeActor):
         self.send(sender, self._started())
         log.info("node %r started (%s)", message.config.node_id, "long-poll" if message.config.long_poll else "periodic")
 
+    def _start_sender(self) -> None:
+        assert self.config is not None and self.server is not None
+        self.sender = self.createActor(Sender)
+        c = self.config
+        self.send(
+            self.sender, StartSender(c.node_id, self.server, self.myAddress, c.request_timeout, c.retry_backoff_max)
+        )
+
     def _started(self, error: Optional[str] = None) -> LeadClientStarted:
-        node_id = self.config.node_id if self.config else None
-        return LeadClientStarted(node_id, os.getpid(), os.getsid(0), self.next_pull_at or 0.0, error)  # type: ignore[arg-type]
+        node_id = self.config.node_id if self.config else ""
+        return LeadClientStarted(node_id, os.getpid(), os.getsid(0), self.next_pull_at or 0.0, error)
 
     def receive_RegisterWorkload(self, message: RegisterWorkload, sender: ActorAddress) -> None:
         error = None
         if not isinstance(message.app, AppSpec):
             error = f"app must be an AppSpec, got {type(message.app).__name__}"
         elif message.workload_id in self.workloads:
-            error = f"workload {message.workload_id!r} is running; its app cannot change while it lives"
+            error = f"workload {message.workload_id!r} is running; stop it (StopWorkload) before changing its app"
         else:
             self.apps[message.workload_id] = message.app
         self.send(sender, WorkloadRegistered(message.workload_id, error))
@@ -139,7 +191,7 @@ class LeadClient(SafeActor):
     # Pulling.
 
     def _arm_tick(self) -> None:
-        """Schedule the next periodic pull at anchor + k * interval (no drift)."""
+        """Schedule the next periodic pull at anchor + k * interval (no drift, one pending timer)."""
         assert self.config is not None
         interval = self.config.poll_interval
         now = time.time()
@@ -147,56 +199,114 @@ class LeadClient(SafeActor):
         self.next_pull_at = self.anchor + k * interval
         self.wakeupAfter(timedelta(seconds=max(0.0, self.next_pull_at - now)), _TICK)
 
+    def _in_flight(self) -> int:
+        return sum(len(w.queue) + (w.running is not None) for w in self.workloads.values())
+
+    def _room(self) -> int:
+        """How many tasks the next pull may take (0: saturated)."""
+        assert self.config is not None
+        if self.unpushed >= self.config.max_unpushed:
+            return 0
+        return max(0, min(self.config.max_pull_batch, self.config.max_in_flight - self._in_flight()))
+
     def _pull(self) -> None:
         config = self.config
-        if config is None or self.server is None or self.stopping is not None:
+        if config is None or self.server is None or self.stopping is not None or self.exiting:
             return
+        if self.pull_outstanding is not None or time.monotonic() < self.retry_at:
+            return
+        room = self._room()
+        if room <= 0:
+            if not self.paused:
+                log.warning("node %r saturated (%d in flight, %d unpushed): pulling paused",
+                            config.node_id, self._in_flight(), self.unpushed)
+            self.paused = True
+            return
+        self.paused = False
         self.pull_request += 1
         self.pull_outstanding = (self.pull_request, time.monotonic())
         self.counters["pulls"] += 1
         wait = config.long_poll_wait if config.long_poll else 0.0
-        self.send(self.server, PullTaskIns(config.node_id, self.pull_request, config.max_pull_batch, wait))
+        self.send(self.server, PullTaskIns(config.node_id, self.pull_request, room, wait))
+
+    def _pull_failed(self, why: str) -> None:
+        assert self.config is not None
+        self.pull_outstanding = None
+        self.pull_failures += 1
+        self.counters["pull_failures"] += 1
+        delay = min(self.config.retry_backoff_max, BACKOFF_BASE * 2 ** min(self.pull_failures - 1, 30))
+        delay *= random.uniform(0.5, 1.0)  # jitter: nodes that failed together do not retry together
+        self.retry_at = time.monotonic() + delay
+        if self.pull_failures in (1, 10) or self.pull_failures % 100 == 0:
+            log.warning("node %r: pull failed (%s); %d failure(s), retrying in %.2f s",
+                        self.config.node_id, why, self.pull_failures, delay)
+        if self.config.long_poll and not self.retry_pending:
+            self.retry_pending = True
+            self.wakeupAfter(timedelta(seconds=delay), _RETRY)
 
     def _pull_lost(self) -> bool:
         if self.pull_outstanding is None or self.config is None:
-            return True
+            return False
         wait = self.config.long_poll_wait if self.config.long_poll else 0.0
-        return time.monotonic() - self.pull_outstanding[1] > wait + self.config.pull_timeout
+        return time.monotonic() - self.pull_outstanding[1] > wait + self.config.request_timeout
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _TICK:
-            if self.stopping is None:
-                if self.pull_outstanding is None or self._pull_lost():
-                    self._pull()
+        payload = message.payload
+        if payload == _TICK:
+            if self.stopping is None and not self.exiting:
+                self._pull()
                 self._arm_tick()
-        elif message.payload == _HOUSEKEEPING:
+        elif payload == _RETRY:
+            self.retry_pending = False
+            self._pull()
+        elif payload == _HOUSEKEEPING:
             self._housekeeping()
+        elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "deadline":
+            self._deadline(payload[1])
 
     def _housekeeping(self) -> None:
-        if self.stopping is not None:
-            if time.time() >= self.stopping[1]:
-                self._finish_stop()
-                return
-        elif self.config is not None and self.config.long_poll and self._pull_lost():
-            log.warning("pull %s got no answer; pulling again", self.pull_outstanding)
-            self._pull()
+        if self.exiting:
+            return
+        if self._pull_lost():
+            self._pull_failed("no answer")  # periodic mode: a later tick pulls once the back-off allows
+        if self.stopping is not None and time.time() >= self.stopping[1]:
+            self._finish_stop()
+        else:
+            self._stop_idle_workloads()
+            if self.paused and self.config is not None and self.config.long_poll:
+                self._pull()
         self.wakeupAfter(timedelta(seconds=HOUSEKEEPING_PERIOD), _HOUSEKEEPING)
 
     def receive_TaskInsBatch(self, batch: TaskInsBatch, sender: ActorAddress) -> None:
         if self.pull_outstanding is not None and batch.request_id == self.pull_outstanding[0]:
             self.pull_outstanding = None
+            self.pull_failures = 0
+            self.retry_at = 0.0
         now = time.time()
-        tasks = batch.tasks if isinstance(batch.tasks, (tuple, list)) else ()
+        items = batch.tasks if isinstance(batch.tasks, (tuple, list)) else ()
+        if not isinstance(batch.tasks, (tuple, list)):
+            self._bad_input(f"a TaskInsBatch whose tasks are a {type(batch.tasks).__name__}")
         new_workloads: List[TaskIns] = []
-        for item in tasks:
-            self._accept(item, now, new_workloads)
+        for item in items:
+            if isinstance(item, StopWorkload):
+                self._stop_workload(item.workload_id, ErrorKind.WORKLOAD_STOPPED, "the server stopped the workload")
+            else:
+                self._accept(item, now, new_workloads)
         # Spawning costs milliseconds per process: first route what can start at once.
         for task in new_workloads:
             self._route(task)
-        if self.config is not None and self.config.long_poll and self.pull_outstanding is None:
+        if self.config is not None and self.config.long_poll:
             self._pull()
 
+    def receive_LinkError(self, message: LinkError, sender: ActorAddress) -> None:
+        if self.pull_outstanding is not None and message.request_id == self.pull_outstanding[0]:
+            self._pull_failed(f"server error: {message.message}")
+
     # Routing.
+
+    def _bad_input(self, what: str) -> None:
+        self.counters["bad_input"] += 1
+        log.error("node %r dropped malformed input from the server: %s", self.config and self.config.node_id, what)
 
     def _accept(self, item: Any, now: float, new_workloads: List[TaskIns]) -> None:
         """Validate and deduplicate one pulled item; route it, or defer it if its workload needs a process."""
@@ -204,26 +314,28 @@ class LeadClient(SafeActor):
         problem = task_ins_problem(item)
         if problem is None and item.node_id != self.config.node_id:
             problem = f"task is addressed to node {item.node_id!r}, this is node {self.config.node_id!r}"
+        if problem is None and len(item.payload) > self.config.max_content_bytes:
+            problem = f"content of {len(item.payload)} bytes exceeds this node's limit of {self.config.max_content_bytes}"
+        task_id = getattr(item, "task_id", None)
+        if isinstance(task_id, str) and task_id:
+            if task_id in self.seen:
+                self.counters["duplicates"] += 1
+                log.info("task %s pulled twice; handled once", task_id)
+                return
+            self.seen[task_id] = None
+            if len(self.seen) > self.config.dedupe_window:
+                self.seen.popitem(last=False)
         if problem is not None:
-            if isinstance(getattr(item, "task_id", None), str) and isinstance(item, TaskIns):
+            if isinstance(item, TaskIns) and isinstance(task_id, str) and task_id:
                 self._answer_error(item, ErrorKind.BAD_TASK, problem)
             else:
-                self.counters["bad_input"] += 1
-                log.error("node %r dropped a malformed task from the server: %s", self.config.node_id, problem)
+                self._bad_input(problem)
             return
-        if item.task_id in self.seen:
-            self.counters["duplicates"] += 1
-            log.info("task %s pulled twice; handled once", item.task_id)
-            return
-        self.seen[item.task_id] = None
-        if len(self.seen) > self.config.dedupe_window:
-            self.seen.popitem(last=False)
         self.counters["pulled"] += 1
         task = replace(item, pulled_at=now)
         if self.stopping is not None:
             self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
-            return
-        if task.workload_id in self.workloads:
+        elif task.workload_id in self.workloads:
             self._route(task)
         else:
             new_workloads.append(task)
@@ -241,24 +353,61 @@ class LeadClient(SafeActor):
                     f"node {self.config.node_id!r} has no app for workload {task.workload_id!r} and no default app",
                 )
                 return
-            workload = self._spawn(task.workload_id, app)
+            workload = _Workload(task.workload_id, app)
+            self.workloads[task.workload_id] = workload
+            self._place(workload)
         workload.queue.append(task)
         self._feed(workload)
 
-    def _spawn(self, workload_id: WorkloadId, app: AppSpec) -> _Workload:
+    def _live(self) -> int:
+        return sum(1 for w in self.workloads.values() if w.address is not None)
+
+    def _place(self, workload: _Workload) -> None:
+        """Give ``workload`` a process now if the cap allows (stopping an idle one if needed); else park it."""
+        cap = self.config.max_workloads if self.config else None
+        if cap is not None and self._live() >= cap and not self._evict_idle():
+            return  # parked until a WorkloadClient becomes idle
+        self._spawn(workload)
+
+    def _evict_idle(self) -> bool:
+        """Stop the least recently used idle WorkloadClient; False if none is idle."""
+        idle = [w for w in self.workloads.values() if w.address is not None and w.idle]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda w: w.last_active)
+        log.info("workload %r stopped to make room (max_workloads)", victim.workload_id)
+        self._retire(victim)
+        return True
+
+    def _unpark(self) -> None:
+        for workload in [w for w in self.workloads.values() if w.address is None]:
+            cap = self.config.max_workloads if self.config else None
+            if cap is not None and self._live() >= cap and not self._evict_idle():
+                return
+            self._spawn(workload)
+            self._feed(workload)
+
+    def _spawn(self, workload: _Workload) -> None:
         assert self.config is not None and self.sender is not None
-        address = self.createActor(WorkloadClient)
-        workload = _Workload(workload_id, address, app)
-        self.workloads[workload_id] = workload
+        workload.address = self.createActor(WorkloadClient)
+        workload.pid = None
         self.counters["created"] += 1
-        self.send(address, StartWorkloadClient(workload_id, self.config.node_id, app, self.sender, self.myAddress))
-        return workload
+        self.send(
+            workload.address,
+            StartWorkloadClient(workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress),
+        )
 
     def _feed(self, workload: _Workload) -> None:
-        while workload.queue and len(workload.held) < WINDOW:
-            task = workload.queue.popleft()
-            workload.held[task.task_id] = task
-            self.send(workload.address, task)
+        if workload.address is None or workload.running is not None or not workload.queue:
+            return
+        task = workload.queue.popleft()
+        workload.running = task
+        workload.last_active = time.monotonic()
+        self.send(workload.address, task)
+        deadline = task.deadline_s or workload.app.deadline_s or (self.config and self.config.task_deadline_s)
+        if deadline:
+            self.deadlines[task.task_id] = workload.workload_id
+            self.wakeupAfter(timedelta(seconds=deadline), ("deadline", task.task_id))
 
     def _answer_error(self, task: TaskIns, kind: str, message: str) -> None:
         self.counters["errors"] += 1
@@ -269,24 +418,39 @@ class LeadClient(SafeActor):
 
     def receive_WorkloadClientStarted(self, message: WorkloadClientStarted, sender: ActorAddress) -> None:
         workload = self.workloads.get(message.workload_id)
-        if workload is not None:
+        if workload is not None and workload.pid is None and workload.address is not None:
             workload.pid = message.pid
+            return
+        for retired in self.retiring:
+            if retired.pid is None and retired.workload_id == message.workload_id:
+                retired.pid = message.pid
 
     def receive_TaskDone(self, message: TaskDone, sender: ActorAddress) -> None:
         self.counters["done"] += 1
         if not message.ok:
             self.counters["errors"] += 1
+        self.deadlines.pop(message.ins_id, None)
         workload = self.workloads.get(message.workload_id)
-        if workload is None:
-            return
-        workload.held.pop(message.ins_id, None)
-        self._feed(workload)
+        if workload is not None and workload.running is not None and workload.running.task_id == message.ins_id:
+            workload.running = None
+            workload.last_active = time.monotonic()
+            self._feed(workload)
+        else:
+            for retired in self.retiring:
+                if retired.running is not None and retired.running.task_id == message.ins_id:
+                    retired.running = None
+        if any(w.address is None for w in self.workloads.values()):
+            self._unpark()
         if self.stopping is not None:
             self._maybe_finish_stop()
+        elif self.paused and self.config is not None and self.config.long_poll:
+            self._pull()
 
     def receive_SenderProgress(self, message: SenderProgress, sender: ActorAddress) -> None:
         self.counters["pushed"] = message.pushed
-        self.counters["push_errors"] = message.errors
+        self.unpushed = message.buffered
+        if self.paused and self.config is not None and self.config.long_poll:
+            self._pull()
 
     def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
         address = message.childAddress
@@ -294,61 +458,150 @@ class LeadClient(SafeActor):
             if self.exiting or self.stopping is not None:
                 return
             log.error("node %r: the Sender exited; starting a new one", self.config and self.config.node_id)
-            if self.config is not None and self.server is not None:
-                self.sender = self.createActor(Sender)
-                self.send(self.sender, StartSender(self.config.node_id, self.server, self.myAddress))
+            self._start_sender()
             return
-        for workload_id, workload in list(self.workloads.items()):
+        for retired in list(self.retiring):
+            if retired.address == address:
+                self.retiring.remove(retired)
+                if retired.running is not None:
+                    self._died(retired)
+                return
+        for workload in list(self.workloads.values()):
             if workload.address == address:
-                self._workload_exited(workload)
+                self._died(workload)
                 return
 
-    def _workload_exited(self, workload: _Workload) -> None:
-        del self.workloads[workload.workload_id]
-        if workload.held:
-            log.warning(
-                "workload %r: WorkloadClient (pid %s) exited holding %d task(s)",
-                workload.workload_id,
-                workload.pid,
-                len(workload.held),
-            )
-        for task in workload.held.values():
+    def _died(self, workload: _Workload) -> None:
+        """A WorkloadClient's process ended on its own: answer its running task, restart its queue."""
+        task = workload.running
+        if task is None:  # idle: nothing is lost (Thespian's shutdown stops children before parents)
+            log.info("workload %r: idle WorkloadClient (pid %s) exited", workload.workload_id, workload.pid)
+        else:
+            self.counters["deaths"] += 1
+            log.warning("workload %r: WorkloadClient (pid %s) exited running task %s",
+                        workload.workload_id, workload.pid, task.task_id)
+        if task is not None:
+            self.deadlines.pop(task.task_id, None)
             self._answer_error(
                 task,
                 ErrorKind.WORKLOAD_CLIENT_DIED,
                 f"the process running workload {workload.workload_id!r} (pid {workload.pid}) exited before answering",
             )
-        if workload.queue:
-            if self.stopping is not None:
-                for task in workload.queue:
-                    self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
-            else:
-                fresh = self._spawn(workload.workload_id, workload.app)
-                fresh.queue.extend(workload.queue)
-                self._feed(fresh)
+        workload.running = None
+        self._restart(workload)
+
+    def _restart(self, workload: _Workload) -> None:
+        """Drop ``workload``'s process; its queued tasks continue on a fresh one (or are answered when stopping)."""
+        if self.workloads.get(workload.workload_id) is workload:
+            del self.workloads[workload.workload_id]
+        queued = list(workload.queue)
+        workload.queue.clear()
+        if not queued:
+            self._unpark()
+        elif self.stopping is not None or self.exiting:
+            for task in queued:
+                self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
+        else:
+            fresh = _Workload(workload.workload_id, self.apps.get(workload.workload_id, workload.app))
+            self.workloads[workload.workload_id] = fresh
+            fresh.queue.extend(queued)
+            self._place(fresh)
+            self._feed(fresh)
         if self.stopping is not None:
             self._maybe_finish_stop()
+
+    def _deadline(self, task_id: str) -> None:
+        workload_id = self.deadlines.pop(task_id, None)
+        workload = self.workloads.get(workload_id) if workload_id is not None else None
+        if workload is None or workload.running is None or workload.running.task_id != task_id:
+            return  # finished in time
+        task = workload.running
+        workload.running = None
+        self.counters["deadline_kills"] += 1
+        deadline = task.deadline_s or workload.app.deadline_s or (self.config and self.config.task_deadline_s)
+        self._answer_error(
+            task,
+            ErrorKind.DEADLINE_EXCEEDED,
+            f"the handler ran past its deadline of {deadline} s; its process (pid {workload.pid}) was killed",
+        )
+        log.warning("workload %r: task %s exceeded its %s s deadline; killing pid %s",
+                    workload.workload_id, task_id, deadline, workload.pid)
+        self._kill(workload)
+        self.retiring.append(workload)  # its ChildActorExited must not answer anything twice
+        self._restart(workload)
+
+    def _kill(self, workload: _Workload) -> None:
+        """SIGKILL a WorkloadClient: a handler that is stuck never reads ``ActorExitRequest``."""
+        if workload.address is not None:
+            self.send(workload.address, ActorExitRequest())
+        if workload.pid is not None:
+            try:
+                os.kill(workload.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _retire(self, workload: _Workload) -> None:
+        """Ask an idle or busy WorkloadClient to exit after its running task; forget the workload."""
+        self.counters["stopped"] += 1
+        if self.workloads.get(workload.workload_id) is workload:
+            del self.workloads[workload.workload_id]
+        if workload.address is not None:
+            self.send(workload.address, ActorExitRequest())
+            self.retiring.append(workload)
+
+    # Stopping workloads.
+
+    def receive_StopWorkload(self, message: StopWorkload, sender: ActorAddress) -> None:
+        was_running = self._stop_workload(message.workload_id, ErrorKind.WORKLOAD_STOPPED, "the workload was stopped")
+        self.send(sender, WorkloadStopped(message.workload_id, was_running))
+
+    def _stop_workload(self, workload_id: WorkloadId, kind: str, reason: str) -> bool:
+        workload = self.workloads.get(workload_id)
+        if workload is None:
+            return False
+        for task in workload.queue:
+            self._answer_error(task, kind, reason)
+        workload.queue.clear()
+        self._retire(workload)
+        self._unpark()
+        return True
+
+    def _stop_idle_workloads(self) -> None:
+        timeout = self.config.idle_timeout_s if self.config else None
+        if timeout is None:
+            return
+        now = time.monotonic()
+        for workload in list(self.workloads.values()):
+            if workload.address is not None and workload.idle and now - workload.last_active > timeout:
+                log.info("workload %r idle for %.1f s: stopped", workload.workload_id, now - workload.last_active)
+                self._retire(workload)
 
     # Status and stop.
 
     def receive_GetNodeStatus(self, message: GetNodeStatus, sender: ActorAddress) -> None:
         c = self.counters
-        in_flight = sum(len(w.queue) + len(w.held) for w in self.workloads.values())
         self.send(
             sender,
             NodeStatus(
                 request_id=message.request_id,
                 node_id=self.config.node_id if self.config else "",
-                workloads_live=len(self.workloads),
+                workloads_live=self._live(),
                 workloads_created=c["created"],
                 tasks_pulled=c["pulled"],
-                tasks_in_flight=in_flight,
+                tasks_in_flight=self._in_flight(),
                 results_pushed=c["pushed"],
                 errors=c["errors"],
                 duplicates_dropped=c["duplicates"],
                 bad_input=c["bad_input"],
                 pulls=c["pulls"],
+                pull_failures=c["pull_failures"],
                 next_pull_at=self.next_pull_at,
+                workloads_parked=sum(1 for w in self.workloads.values() if w.address is None),
+                workloads_stopped=c["stopped"],
+                deaths=c["deaths"],
+                deadline_kills=c["deadline_kills"],
+                unpushed=self.unpushed,
+                pulling_paused=self.paused,
                 handler_pids=tuple(w.pid for w in self.workloads.values() if w.pid is not None),
                 pid=os.getpid(),
                 session_id=os.getsid(0),
@@ -361,60 +614,61 @@ class LeadClient(SafeActor):
             return
         if self.stopping is not None:
             return
-        timeout = message.timeout_s if isinstance(message.timeout_s, (int, float)) and message.timeout_s >= 0 else 5.0
+        timeout = message.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            timeout = 5.0
         self.stopping = (sender, time.time() + timeout)
         self.next_pull_at = None
-        for workload in self.workloads.values():  # tasks not started yet will not start
-            for task in workload.queue:
+        for workload in [w for w in self.workloads.values() if w.address is None]:
+            for task in workload.queue:  # parked: never started, and no room to start now
                 self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
-            workload.queue.clear()
+            del self.workloads[workload.workload_id]
         self._maybe_finish_stop()
 
     def _maybe_finish_stop(self) -> None:
-        if self.stopping is not None and all(not w.held for w in self.workloads.values()):
+        if self.stopping is not None and all(w.idle for w in self.workloads.values()):
             self._finish_stop()
 
     def _finish_stop(self) -> None:
-        """Answer what is still held, stop every WorkloadClient, then flush the Sender."""
+        """Answer what is left, stop every WorkloadClient (killing stuck ones), then flush the Sender."""
         assert self.stopping is not None
         if self.stop_finished:
             return
         self.stop_finished = True
         for workload in list(self.workloads.values()):
-            for task in workload.held.values():
-                self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
-            self._kill(workload, stuck=bool(workload.held))
-            workload.held.clear()
+            for task in workload.queue:
+                self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
+            if workload.running is not None:
+                self._answer_error(
+                    workload.running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished"
+                )
+                self._kill(workload)
+            elif workload.address is not None:
+                self.send(workload.address, ActorExitRequest())
+        for retired in self.retiring:
+            if retired.running is not None:
+                self._answer_error(
+                    retired.running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished"
+                )
+                self._kill(retired)
         self.workloads.clear()
+        self.retiring.clear()
         if self.sender is not None:
-            self.send(self.sender, FlushSender(time.time() + 5.0))
+            self.send(self.sender, FlushSender(time.time() + SENDER_FLUSH_TIMEOUT))
         else:
             self.receive_SenderFlushed(SenderFlushed(0, 0), self.myAddress)
-
-    def _kill(self, workload: _Workload, stuck: bool) -> None:
-        """Stop a WorkloadClient; SIGKILL it if its handler is stuck (it cannot read ActorExitRequest then)."""
-        self.send(workload.address, ActorExitRequest())
-        if stuck and workload.pid is not None:
-            try:
-                os.kill(workload.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def receive_ActorExitRequest(self, message: Any, sender: ActorAddress) -> None:
-        # Thespian stops the children after this returns; they must not be replaced.
-        self.exiting = True
-        for workload in self.workloads.values():
-            self._kill(workload, stuck=bool(workload.held))
 
     def receive_SenderFlushed(self, message: SenderFlushed, sender: ActorAddress) -> None:
         if self.stopping is None or self.config is None:
             return
-        who = self.stopping[0]
-        self.send(who, NodeStopped(self.config.node_id, message.pushed, message.unpushed))
-        if self.sender is not None:
-            self.send(self.sender, ActorExitRequest())
-            self.sender = None
+        if message.unpushed:
+            log.error("node %r stopped with %d result(s) the server never acknowledged", self.config.node_id,
+                      message.unpushed)
+        self.send(self.stopping[0], NodeStopped(self.config.node_id, message.pushed, message.unpushed))
 
-    def pids(self) -> List[int]:
-        """Pids of live WorkloadClients (for diagnostics)."""
-        return [w.pid for w in self.workloads.values() if w.pid is not None]
+    def receive_ActorExitRequest(self, message: Any, sender: ActorAddress) -> None:
+        # Thespian stops the children after this returns; they must not be replaced, and stuck ones must die.
+        self.exiting = True
+        for workload in list(self.workloads.values()) + self.retiring:
+            if workload.running is not None:
+                self._kill(workload)

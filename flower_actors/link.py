@@ -7,6 +7,7 @@ LeadClient and its Sender) needs two::
                                                  with wait_s > 0 the server holds the
                                                  pull until a task exists (long-poll)
     PushTaskRes  ──▶ server ──▶ TaskResAck      results stored; the Sender drops them
+    either       ──▶ server ──▶ LinkError       the request failed; the node backs off and retries
 
 The driver side needs two more::
 
@@ -23,13 +24,15 @@ has to answer the node side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from .messages import NodeId, TaskIns, TaskRes
 
 __all__ = [
     "CollectTaskRes",
     "GetServerStatus",
+    "LinkError",
+    "SetServerFault",
     "PullTaskIns",
     "PushTaskRes",
     "ServerStatus",
@@ -53,10 +56,10 @@ class PullTaskIns:
 
 @dataclass(frozen=True)
 class TaskInsBatch:
-    """Server → node: the answer to a ``PullTaskIns`` (possibly empty)."""
+    """Server → node: the answer to a ``PullTaskIns`` (possibly empty); may hold ``StopWorkload`` items."""
 
     request_id: int
-    tasks: Tuple[TaskIns, ...]
+    tasks: Tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,35 @@ class TaskResAck:
 
 
 @dataclass(frozen=True)
+class LinkError:
+    """Server → node: request ``request_id`` failed (the server is failing); retry later."""
+
+    request_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class SetServerFault:
+    """Fault injection for the embedded server: how it treats node requests from now on.
+
+    ``mode`` is ``None`` (healthy), ``"silent"`` (drops pulls and pushes
+    unanswered, like an unreachable server) or ``"error"`` (answers them with
+    ``LinkError``). Driver requests are always served.
+    """
+
+    mode: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class SubmitTaskIns:
-    """Driver → server: queue these tasks for their nodes; results go to ``driver_id``."""
+    """Driver → server: queue these tasks for their nodes; results go to ``driver_id``.
+
+    An item may also be ``(node_id, StopWorkload)``: the node gets it in order with its tasks.
+    """
 
     driver_id: str
     request_id: int
-    tasks: Tuple[TaskIns, ...]
+    tasks: Tuple[Any, ...]
 
 
 @dataclass(frozen=True)

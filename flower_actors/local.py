@@ -27,13 +27,15 @@ from .control import (
     RegisterWorkload,
     StartLeadClient,
     StopNode,
+    StopWorkload,
     WorkloadRegistered,
+    WorkloadStopped,
 )
 from .driver import Driver
 from .embedded_server import EmbeddedServer
 from .errors import ConfigError, NodeTimeout, SystemStartError
 from .lead_client import LeadClient
-from .link import GetServerStatus, ServerStatus
+from .link import GetServerStatus, ServerStatus, SetServerFault
 from .messages import NodeId, WorkloadId
 from .system import ActorSystemHandle, SystemConfig, start_actor_system
 
@@ -107,6 +109,15 @@ class LocalFederation:
         )
         if reply.error:
             raise ConfigError(reply.error)
+
+    def stop_workload(self, workload_id: WorkloadId, node_id: Optional[NodeId] = None) -> bool:
+        """Stop ``workload_id``'s WorkloadClient on a node; False if it had none."""
+        reply: WorkloadStopped = self._ask(self._lead(node_id), StopWorkload(workload_id), WorkloadStopped)
+        return reply.was_running
+
+    def set_server_fault(self, mode: Optional[str]) -> None:
+        """Make the embedded server unreachable (``"silent"``), failing (``"error"``) or healthy (``None``)."""
+        self._ask(self.server, SetServerFault(mode), SetServerFault)
 
     def stop(self, timeout: float = 5.0) -> List[int]:
         """Stop every node (in-flight tasks get up to ``timeout`` s), then the system.

@@ -3,24 +3,34 @@
 Every message is a frozen, picklable dataclass with a class name unique to
 this package (Thespian dispatches on the class name). Times are wall-clock
 seconds (``time.time()``), comparable across the processes of one host.
+
+A task's content travels as pickled bytes (``payload``) and is unpickled
+only where it is used (``.content``): in the WorkloadClient and the driver.
+The LeadClient, the Sender and the server never unpickle user objects, so
+they never import user code, and content that cannot be unpickled fails one
+task, not a whole batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 import traceback as traceback_module
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 __all__ = [
+    "BadContent",
     "NodeId",
     "Task",
     "TaskError",
     "TaskIns",
     "TaskRes",
     "WorkloadId",
+    "dump_content",
+    "load_content",
     "new_id",
     "task_ins_problem",
 ]
@@ -34,6 +44,49 @@ NodeId = Union[int, str]
 def new_id() -> str:
     """Return a fresh, unique task id."""
     return uuid.uuid4().hex
+
+
+class BadContent(ValueError):
+    """A task's or result's content cannot be pickled or unpickled."""
+
+
+def dump_content(content: Any) -> bytes:
+    """Pickle ``content`` for a task or a result; raises ``BadContent``."""
+    try:
+        return pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise BadContent(f"content of type {type(content).__name__} cannot be pickled: {type(exc).__name__}: {exc}") from exc
+
+
+def load_content(payload: Optional[bytes]) -> Any:
+    """Unpickle a payload made by ``dump_content``; raises ``BadContent``."""
+    if payload is None:
+        return None
+    if not isinstance(payload, (bytes, bytearray)):
+        raise BadContent(f"payload must be bytes, got {type(payload).__name__}")
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        raise BadContent(f"content cannot be unpickled: {type(exc).__name__}: {exc}") from exc
+
+
+class _Content:
+    """Mixin: ``.content`` unpickles ``payload`` once and caches it (the cache is never pickled)."""
+
+    payload: Optional[bytes]
+
+    @property
+    def content(self) -> Any:
+        cache = self.__dict__.get("_content")
+        if cache is None:
+            cache = (load_content(self.payload),)
+            object.__setattr__(self, "_content", cache)
+        return cache[0]
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_content", None)
+        return state
 
 
 @dataclass(frozen=True)
@@ -69,7 +122,7 @@ class TaskError:
 
 
 @dataclass(frozen=True)
-class TaskIns:
+class TaskIns(_Content):
     """A task instruction: what a driver asks one node to do for one workload."""
 
     task_id: str
@@ -80,8 +133,8 @@ class TaskIns:
     """The workload it belongs to; it picks the WorkloadClient."""
     message_type: str
     """Selects the handler (``handle_<message_type>``; empty means ``handle_default``)."""
-    content: Any
-    """Any picklable value."""
+    payload: bytes
+    """The pickled content; read it as ``.content``."""
     created_at: float
     """When the driver created it."""
     deadline_s: Optional[float] = None
@@ -100,13 +153,16 @@ class TaskIns:
         deadline_s: Optional[float] = None,
         task_id: Optional[str] = None,
     ) -> TaskIns:
-        """Build a new task instruction with a fresh id, stamped now."""
+        """Build a new task instruction with a fresh id, stamped now.
+
+        ``content`` is any picklable value; ``BadContent`` says why not.
+        """
         return cls(
             task_id=task_id or new_id(),
             node_id=node_id,
             workload_id=workload_id,
             message_type=message_type,
-            content=content,
+            payload=dump_content(content),
             created_at=time.time(),
             deadline_s=deadline_s,
         )
@@ -118,7 +174,7 @@ class TaskIns:
 
 
 @dataclass(frozen=True)
-class TaskRes:
+class TaskRes(_Content):
     """A task result: the handler's return value or the error that replaced it."""
 
     task_id: str
@@ -128,8 +184,8 @@ class TaskRes:
     node_id: NodeId
     workload_id: WorkloadId
     message_type: str
-    content: Any = None
-    """The handler's return value (``None`` when ``error`` is set)."""
+    payload: Optional[bytes] = None
+    """The pickled return value of the handler (``None`` when ``error`` is set); read it as ``.content``."""
     error: Optional[TaskError] = None
     created_at: Optional[float] = None
     """When the driver created the ``TaskIns``."""
@@ -151,20 +207,20 @@ class TaskRes:
         cls,
         ins: TaskIns,
         *,
-        content: Any = None,
+        payload: Optional[bytes] = None,
         error: Optional[TaskError] = None,
         started_at: Optional[float] = None,
         finished_at: Optional[float] = None,
         handler_pid: Optional[int] = None,
     ) -> TaskRes:
-        """Build the result that answers ``ins``."""
+        """Build the result that answers ``ins`` (``payload`` from ``dump_content``)."""
         return cls(
             task_id=new_id(),
             ins_id=ins.task_id,
             node_id=ins.node_id,
             workload_id=ins.workload_id,
             message_type=ins.message_type,
-            content=content,
+            payload=payload,
             error=error,
             created_at=ins.created_at,
             pulled_at=ins.pulled_at,
@@ -211,7 +267,8 @@ def task_ins_problem(task: Any) -> Optional[str]:
     deadline = getattr(task, "deadline_s", None)
     if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
         return f"deadline_s must be a positive number or None, got {deadline!r}"
-    for name in ("created_at", "content"):
-        if not hasattr(task, name):
-            return f"{name} is missing"
+    if not isinstance(getattr(task, "payload", None), (bytes, bytearray)):
+        return "payload (the pickled content) must be bytes"
+    if not isinstance(getattr(task, "created_at", None), (int, float)):
+        return "created_at must be a number"
     return None

@@ -2,25 +2,29 @@
 
 Up to ``MAX_OUTSTANDING`` pushes are in flight at once; results that arrive
 meanwhile wait and go together in the next push, so batches grow with load
-and latency stays one hop when idle. A push not acknowledged within
-``PUSH_TIMEOUT`` is sent again, in order; nothing is dropped until the
-server acknowledged it. Results are deduplicated by the ``TaskIns`` id they
-answer, so a task never gets two answers.
+and latency stays one hop when idle. Nothing is dropped before the server
+acknowledged it: a push that fails (``LinkError``) or is not acknowledged
+within ``request_timeout`` is sent again, in order, after an exponential
+back-off with jitter. Results are deduplicated by the ``TaskIns`` id they
+answer, so a task never gets two answers. The LeadClient hears how many
+results wait (``SenderProgress``) and stops pulling above its
+``max_unpushed``, which bounds what the Sender holds.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import OrderedDict, deque
 from datetime import timedelta
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Deque, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
 from .actor_base import SafeActor
 from .control import FlushSender, SenderFlushed, SenderProgress, StartSender
-from .link import PushTaskRes, TaskResAck
+from .link import LinkError, PushTaskRes, TaskResAck
 from .messages import TaskRes
 
 __all__ = ["Sender"]
@@ -31,12 +35,13 @@ MAX_OUTSTANDING = 4
 """Pushes in flight at once."""
 MAX_BATCH = 500
 """Results in one push."""
-PUSH_TIMEOUT = 5.0
-"""Seconds to wait for the server's acknowledgement before pushing again."""
 ANSWERED_WINDOW = 200_000
 """How many answered ``TaskIns`` ids are remembered to drop a second answer."""
+BACKOFF_BASE = 0.1
+"""First retry delay after a failed push; doubles per failure up to the node's ``retry_backoff_max``."""
 
 _CHECK = "sender-check"
+_RETRY = "sender-retry"
 _FLUSH = "sender-flush"
 
 
@@ -53,11 +58,14 @@ class Sender(SafeActor):
         self.pushed = 0
         self.errors = 0
         self.duplicates = 0
+        self.failures = 0
+        self.retry_at = 0.0
         self.check_pending = False
         self.flush_waiters: List[Tuple[ActorAddress, float]] = []
 
     def receive_StartSender(self, message: StartSender, sender: ActorAddress) -> None:
         self.start = message
+        self._pump()
 
     def receive_TaskRes(self, result: TaskRes, sender: ActorAddress) -> None:
         if result.ins_id in self.answered:
@@ -71,7 +79,8 @@ class Sender(SafeActor):
         self._pump()
 
     def _pump(self) -> None:
-        if self.start is None:
+        start = self.start
+        if start is None or time.monotonic() < self.retry_at:
             return
         now = time.time()
         while self.buffer and len(self.outstanding) < MAX_OUTSTANDING:
@@ -80,10 +89,10 @@ class Sender(SafeActor):
             request_id = self.next_request
             self.next_request += 1
             self.outstanding[request_id] = (time.monotonic(), batch)
-            self.send(self.start.server, PushTaskRes(request_id, batch))
+            self.send(start.server, PushTaskRes(request_id, batch))
         if self.outstanding and not self.check_pending:
             self.check_pending = True
-            self.wakeupAfter(timedelta(seconds=PUSH_TIMEOUT), _CHECK)
+            self.wakeupAfter(timedelta(seconds=start.request_timeout), _CHECK)
 
     @staticmethod
     def _stamp(result: TaskRes, now: float) -> TaskRes:
@@ -92,32 +101,50 @@ class Sender(SafeActor):
     def receive_TaskResAck(self, ack: TaskResAck, sender: ActorAddress) -> None:
         entry = self.outstanding.pop(ack.request_id, None)
         if entry is None:
-            return  # a late ack of a push that was already sent again
+            return  # a late ack of a push that was already sent again (the server drops the repeat)
         batch = entry[1]
+        self.failures = 0
         self.pushed += len(batch)
         self.errors += sum(1 for r in batch if r.error is not None)
         self._pump()
+        self._progress()
+        self._answer_flushes()
+
+    def receive_LinkError(self, message: LinkError, sender: ActorAddress) -> None:
+        if message.request_id in self.outstanding:
+            self._failed(f"server error: {message.message}")
+
+    def _failed(self, why: str) -> None:
+        """Put every unacknowledged push back in front, oldest first, and retry after a back-off."""
+        assert self.start is not None
+        resend: List[TaskRes] = []
+        for request_id in list(self.outstanding):
+            resend.extend(self.outstanding.pop(request_id)[1])
+        self.buffer.extendleft(reversed(resend))
+        self.failures += 1
+        delay = min(self.start.retry_backoff_max, BACKOFF_BASE * 2 ** min(self.failures - 1, 30))
+        delay *= random.uniform(0.5, 1.0)
+        self.retry_at = time.monotonic() + delay
+        if self.failures in (1, 10) or self.failures % 100 == 0:
+            log.warning("push failed (%s): %d result(s) kept, retrying in %.2f s", why, len(self.buffer), delay)
+        self.wakeupAfter(timedelta(seconds=delay), _RETRY)
+        self._progress()
+
+    def _progress(self) -> None:
         if self.start is not None:
             self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed()))
-        self._answer_flushes()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
         if message.payload == _FLUSH:
             self._answer_flushes()
-            return
-        if message.payload != _CHECK:
-            return
-        self.check_pending = False
-        now = time.monotonic()
-        expired = [rid for rid, (sent, _) in self.outstanding.items() if now - sent >= PUSH_TIMEOUT]
-        if expired:
-            log.warning("server did not acknowledge %d push(es); pushing again", len(expired))
-            # Put every unacknowledged batch back in front, oldest first, to keep order.
-            resend: List[TaskRes] = []
-            for rid in list(self.outstanding):
-                resend.extend(self.outstanding.pop(rid)[1])
-            self.buffer.extendleft(reversed(resend))
-        self._pump()
+        elif message.payload == _RETRY:
+            self._pump()
+        elif message.payload == _CHECK and self.start is not None:
+            self.check_pending = False
+            now = time.monotonic()
+            if any(now - sent >= self.start.request_timeout for sent, _ in self.outstanding.values()):
+                self._failed("no acknowledgement")
+            self._pump()
 
     def receive_FlushSender(self, message: FlushSender, sender: ActorAddress) -> None:
         self.flush_waiters.append((sender, message.deadline))
@@ -138,7 +165,3 @@ class Sender(SafeActor):
             else:
                 waiting.append((who, deadline))
         self.flush_waiters = waiting
-
-    def status(self) -> Dict[str, int]:
-        """Counters, for logs and tests."""
-        return {"pushed": self.pushed, "errors": self.errors, "unpushed": self._unpushed(), "duplicates": self.duplicates}

@@ -1,19 +1,19 @@
 """``WorkloadClient``: one actor, in its own process, per workload.
 
-It loads the workload's app once, runs the handler for each ``TaskIns`` in
-arrival order, sends the ``TaskRes`` straight to the Sender and then tells
-the LeadClient the task is done. Nothing a handler does escapes: an
-exception, an unknown message type or an unpicklable result becomes an
-error result.
+It reports its pid, loads the workload's app once, runs the handler for
+each ``TaskIns`` in arrival order, sends the ``TaskRes`` straight to the
+Sender and then tells the LeadClient the task is done. Nothing a handler
+does escapes: an exception (even ``SystemExit``), an unknown message type,
+content that cannot be unpickled or a result that cannot be pickled becomes
+an error result, and the handler never runs twice.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from thespian.actors import ActorAddress
 
@@ -21,15 +21,11 @@ from .actor_base import SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
 from .control import StartWorkloadClient, TaskDone, WorkloadClientStarted
 from .errors import AppLoadError, ErrorKind
-from .messages import TaskError, TaskIns, TaskRes
+from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
 
 __all__ = ["WorkloadClient"]
 
 log = logging.getLogger(__name__)
-
-# Results of these types always pickle; anything else is checked before sending
-# because Thespian drops a message it cannot pickle with only a log line.
-_ALWAYS_PICKLABLE = (str, bytes, int, float, bool, type(None))
 
 
 class WorkloadClient(SafeActor):
@@ -44,16 +40,16 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
+        # Report the pid before importing user code: an import that hangs can then still be killed.
+        self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid))
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
         try:
             self.handler = load_app(message.app, context)
         except AppLoadError as exc:
             self.app_error = TaskError(ErrorKind.APP_LOAD_ERROR, str(exc))
             log.error("workload %r: %s", message.workload_id, exc)
-        self.send(
-            message.lead,
-            WorkloadClientStarted(message.workload_id, self.pid, str(self.app_error) if self.app_error else None),
-        )
+        except BaseException as exc:  # an app that calls sys.exit() or worse while loading
+            self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
 
     def receive_TaskIns(self, task: TaskIns, sender: ActorAddress) -> None:
         start = self.start
@@ -61,35 +57,34 @@ class WorkloadClient(SafeActor):
             log.error("WorkloadClient got task %s before it was started", task.task_id)
             return
         started_at = time.time()
-        content, error = self._run(task)
+        payload, error, ran = self._run(task)
         finished_at = time.time()
         result = TaskRes.answer(
             task,
-            content=content,
+            payload=payload,
             error=error,
-            started_at=started_at if self.handler is not None else None,
+            started_at=started_at if ran else None,
             finished_at=finished_at,
             handler_pid=self.pid,
         )
         self.send(start.sender, result)
         self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None, result.started_at, finished_at))
 
-    def _run(self, task: TaskIns) -> "tuple[Any, Optional[TaskError]]":
+    def _run(self, task: TaskIns) -> Tuple[Optional[bytes], Optional[TaskError], bool]:
+        """Run the handler; return (result payload, error, whether the handler ran)."""
         if self.handler is None:
-            return None, self.app_error
+            return None, self.app_error, False
+        try:
+            task.content  # unpickle before the handler runs, to tell bad input from a handler error
+        except BadContent as exc:
+            return None, TaskError(ErrorKind.BAD_TASK, str(exc)), False
         try:
             content = self.handler(task)
         except UnknownMessageType as exc:
-            return None, TaskError(ErrorKind.UNKNOWN_MESSAGE_TYPE, str(exc))
-        except (Exception, SystemExit) as exc:
-            return None, TaskError.from_exception(ErrorKind.HANDLER_ERROR, exc)
-        if not isinstance(content, _ALWAYS_PICKLABLE):
-            try:
-                pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception as exc:
-                return None, TaskError(
-                    ErrorKind.UNPICKLABLE_RESULT,
-                    f"the handler returned a {type(content).__name__} that cannot be pickled: {exc}",
-                    exception_type=type(exc).__name__,
-                )
-        return content, None
+            return None, TaskError(ErrorKind.UNKNOWN_MESSAGE_TYPE, str(exc)), True
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: never let Thespian rerun the handler
+            return None, TaskError.from_exception(ErrorKind.HANDLER_ERROR, exc), True
+        try:
+            return dump_content(content), None, True
+        except BadContent as exc:
+            return None, TaskError(ErrorKind.UNPICKLABLE_RESULT, f"the handler's result: {exc}"), True
