@@ -134,8 +134,11 @@ class EmbeddedServer(SafeActor):
             log.error("unknown fault mode %r ignored", message.mode)
         else:
             self.fault = message.mode
-            if message.mode is not None:
-                self.pending_pulls.clear()  # an unreachable server answers nothing it held
+            if message.mode is not None:  # an unreachable server answers nothing it held; a failing one fails it
+                for who, pull in self.pending_pulls.values():
+                    if message.mode == "error":
+                        self.send(who, LinkError(pull.request_id, "injected server fault"))
+                self.pending_pulls.clear()
         self.send(sender, SetServerFault(self.fault))
 
     def receive_PullTaskIns(self, message: PullTaskIns, sender: ActorAddress) -> None:

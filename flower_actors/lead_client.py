@@ -123,6 +123,8 @@ class LeadClient(SafeActor):
         self.unpushed = 0
         self.stopping: Optional[Tuple[ActorAddress, float]] = None  # who asked, deadline (wall clock)
         self.stop_finished = False
+        self.stop_waiters: List[ActorAddress] = []
+        self.stopped: Optional[NodeStopped] = None
         self.exiting = False
         self.counters = dict.fromkeys(
             (
@@ -612,7 +614,11 @@ class LeadClient(SafeActor):
         if self.config is None:  # never started: nothing to stop
             self.send(sender, NodeStopped("", 0, 0))
             return
+        if self.stopped is not None:  # already stopped: say so again
+            self.send(sender, self.stopped)
+            return
         if self.stopping is not None:
+            self.stop_waiters.append(sender)
             return
         timeout = message.timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
@@ -659,12 +665,15 @@ class LeadClient(SafeActor):
             self.receive_SenderFlushed(SenderFlushed(0, 0), self.myAddress)
 
     def receive_SenderFlushed(self, message: SenderFlushed, sender: ActorAddress) -> None:
-        if self.stopping is None or self.config is None:
+        if self.stopping is None or self.config is None or self.stopped is not None:
             return
         if message.unpushed:
             log.error("node %r stopped with %d result(s) the server never acknowledged", self.config.node_id,
                       message.unpushed)
-        self.send(self.stopping[0], NodeStopped(self.config.node_id, message.pushed, message.unpushed))
+        self.stopped = NodeStopped(self.config.node_id, message.pushed, message.unpushed)
+        for who in [self.stopping[0], *self.stop_waiters]:
+            self.send(who, self.stopped)
+        self.stop_waiters = []
 
     def receive_ActorExitRequest(self, message: Any, sender: ActorAddress) -> None:
         # Thespian stops the children after this returns; they must not be replaced, and stuck ones must die.

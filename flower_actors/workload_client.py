@@ -10,8 +10,10 @@ an error result, and the handler never runs twice.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import time
 from typing import Any, Callable, Optional, Tuple
 
@@ -28,6 +30,22 @@ __all__ = ["WorkloadClient"]
 log = logging.getLogger(__name__)
 
 
+def _make_faults_fatal() -> None:
+    """Let a crash in native code kill this process.
+
+    Thespian installs a Python handler for every catchable signal in each
+    actor process. For SIGSEGV, SIGBUS, SIGFPE and SIGILL that handler
+    returns, the faulting instruction runs again, and the process spins
+    forever instead of dying. ``faulthandler`` prints the Python stack to
+    stderr and then lets the signal kill the process, so the LeadClient sees
+    the death and answers the task.
+    """
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    faulthandler.enable(all_threads=True)
+
+
 class WorkloadClient(SafeActor):
     """Runs one workload's handler, one task at a time, in arrival order."""
 
@@ -40,6 +58,7 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
+        _make_faults_fatal()
         # Report the pid before importing user code: an import that hangs can then still be killed.
         self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid))
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
