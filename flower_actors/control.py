@@ -179,6 +179,10 @@ class StartWorkloadClient:
     app: AppSpec
     sender: Any
     lead: Any
+    incarnation: int = 0
+    """Unique per WorkloadClient the LeadClient created; echoed in its reports."""
+    board_slot: int = -1
+    """Its slot on the LeadClient's ``TaskBoard`` (-1: none)."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ class WorkloadClientStarted:
 
     workload_id: WorkloadId
     pid: int
+    incarnation: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
-from types import FrameType
 from typing import Any, Dict, List, Optional, Sequence, TextIO
 
 from .config import AppSpec, NodeConfig
 from .driver import Driver
-from .local import LocalFederation, run_node
+from .local import LocalFederation, exit_on_sigterm, run_node
 from .messages import TaskIns, TaskRes
 from .stats import forward_latencies, result_latencies, summary
 from .system import SYSTEM_BASE, SystemConfig
@@ -169,14 +167,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(signum: int, frame: Optional[FrameType]) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m flower_actors.demo``."""
     args = _parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    exit_on_sigterm()
     try:
         spec = TraceSpec(args.clients, args.tasks, args.gap, args.work, args.seed)
         config = NodeConfig(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from typing import Any, List
+from typing import Any, Dict, List
 
 from .apps import Client, WorkloadContext
 from .messages import TaskIns
 
-__all__ = ["EchoClient", "FedExampleClient", "HistoryClient"]
+__all__ = ["EchoClient", "FaultInjectionClient", "FedExampleClient", "HistoryClient"]
 
 
 class FedExampleClient(Client):
@@ -40,3 +42,36 @@ class HistoryClient(Client):
     def handle_default(self, task: TaskIns) -> List[Any]:
         self.seen.append(task.content)
         return list(self.seen)
+
+
+class FaultInjectionClient(Client):
+    """Does what the task's content says, to exercise fault handling.
+
+    ``"ok"`` (answers ``{"pid": ...}``), ``"raise"``, ``"sysexit"``, ``"exit"``
+    (``os._exit``), ``"kill"`` (SIGKILL itself), ``"segfault"`` (a crash in
+    native code) or ``"hang"`` (never returns). With ``config["log"]`` set,
+    appends the task id to that file on every handler call, to count runs.
+    """
+
+    def handle_default(self, task: TaskIns) -> Dict[str, Any]:
+        log = self.context.config.get("log")
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{task.task_id}\n")
+        action = task.content
+        if action == "raise":
+            raise ValueError("asked to raise")
+        if action == "sysexit":
+            raise SystemExit(3)
+        if action == "exit":
+            os._exit(7)
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if action == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
+        if action == "hang":
+            while True:
+                time.sleep(1)
+        return {"pid": os.getpid()}

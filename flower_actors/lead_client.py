@@ -23,6 +23,7 @@ Faults, and what every accepted task gets:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, WakeupMessage
 
+from . import task_board
 from .actor_base import SafeActor
 from .config import AppSpec, NodeConfig
 from .control import (
@@ -67,6 +69,9 @@ __all__ = ["LeadClient"]
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENT_SPAWNS = 16
+"""WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
+connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
 HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
@@ -77,6 +82,15 @@ SENDER_FLUSH_TIMEOUT = 5.0
 _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
+
+
+def _process_alive(pid: int) -> bool:
+    """False if ``pid`` has exited (a zombie not yet reaped counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
 
 
 @dataclass
@@ -93,6 +107,16 @@ class _Workload:
     running: Optional[TaskIns] = None
     """The task its WorkloadClient holds (and is running, or about to)."""
     last_active: float = field(default_factory=time.monotonic)
+    incarnation: int = 0
+    """Which WorkloadClient (each one the LeadClient creates has its own number)."""
+    waiting_spawn: bool = False
+    """Has a slot but waits for its process (too many are starting at once)."""
+    kill_on_start: bool = False
+    """Was killed before it reported its pid: SIGKILL it when it does."""
+    slot: int = -1
+    """Its slot on the task board (-1: none)."""
+    sent: int = 0
+    """Tasks sent to its current WorkloadClient (the sequence number of ``running``)."""
 
     @property
     def idle(self) -> bool:
@@ -110,6 +134,10 @@ class LeadClient(SafeActor):
         self.apps: Dict[WorkloadId, AppSpec] = {}
         self.workloads: Dict[WorkloadId, _Workload] = {}
         self.retiring: List[_Workload] = []  # told to exit; answered if they die holding a task
+        self.spawning: Dict[int, _Workload] = {}  # incarnation -> workload whose process has not reported yet
+        self.spawn_queue: Deque[_Workload] = deque()
+        self.incarnations = itertools.count(1)
+        self.board: Optional[task_board.TaskBoard] = None
         self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
         self.seen: "OrderedDict[str, None]" = OrderedDict()
         self.anchor = 0.0
@@ -158,6 +186,8 @@ class LeadClient(SafeActor):
             return
         self.config = message.config
         self.server = message.server
+        # Before the first fork, so every WorkloadClient shares it.
+        self.board = task_board.CURRENT = task_board.TaskBoard(max(4096, 2 * (message.config.max_workloads or 0)))
         self.apps = message.config.workload_specs
         self._start_sender()
         self.anchor = time.time()
@@ -362,7 +392,11 @@ class LeadClient(SafeActor):
         self._feed(workload)
 
     def _live(self) -> int:
-        return sum(1 for w in self.workloads.values() if w.address is not None)
+        return sum(1 for w in self.workloads.values() if w.address is not None or w.waiting_spawn)
+
+    @staticmethod
+    def _parked(workload: _Workload) -> bool:
+        return workload.address is None and not workload.waiting_spawn
 
     def _place(self, workload: _Workload) -> None:
         """Give ``workload`` a process now if the cap allows (stopping an idle one if needed); else park it."""
@@ -382,7 +416,7 @@ class LeadClient(SafeActor):
         return True
 
     def _unpark(self) -> None:
-        for workload in [w for w in self.workloads.values() if w.address is None]:
+        for workload in [w for w in self.workloads.values() if self._parked(w)]:
             cap = self.config.max_workloads if self.config else None
             if cap is not None and self._live() >= cap and not self._evict_idle():
                 return
@@ -390,23 +424,45 @@ class LeadClient(SafeActor):
             self._feed(workload)
 
     def _spawn(self, workload: _Workload) -> None:
+        """Create the workload's WorkloadClient now, or queue it if too many are starting."""
         assert self.config is not None and self.sender is not None
+        if len(self.spawning) >= MAX_CONCURRENT_SPAWNS:
+            if not workload.waiting_spawn:
+                workload.waiting_spawn = True
+                self.spawn_queue.append(workload)
+            return
+        workload.waiting_spawn = False
+        workload.incarnation = next(self.incarnations)
+        workload.slot = self.board.allocate() if self.board is not None else -1
+        workload.sent = 0
         workload.address = self.createActor(WorkloadClient)
         workload.pid = None
+        self.spawning[workload.incarnation] = workload
         self.counters["created"] += 1
         self.send(
             workload.address,
-            StartWorkloadClient(workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress),
+            StartWorkloadClient(
+                workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
+                workload.incarnation, workload.slot,
+            ),
         )
 
+    def _spawn_next(self) -> None:
+        while self.spawn_queue and len(self.spawning) < MAX_CONCURRENT_SPAWNS:
+            workload = self.spawn_queue.popleft()
+            if workload.waiting_spawn and self.workloads.get(workload.workload_id) is workload:
+                self._spawn(workload)
+
     def _feed(self, workload: _Workload) -> None:
-        if workload.address is None or workload.running is not None or not workload.queue:
+        """Send the next queued task to a started, idle WorkloadClient (and start its deadline)."""
+        if workload.pid is None or workload.running is not None or not workload.queue:
             return
         task = workload.queue.popleft()
         workload.running = task
+        workload.sent += 1
         workload.last_active = time.monotonic()
         self.send(workload.address, task)
-        deadline = task.deadline_s or workload.app.deadline_s or (self.config and self.config.task_deadline_s)
+        deadline = self._deadline_of(task, workload)
         if deadline:
             self.deadlines[task.task_id] = workload.workload_id
             self.wakeupAfter(timedelta(seconds=deadline), ("deadline", task.task_id))
@@ -419,13 +475,14 @@ class LeadClient(SafeActor):
     # Reports from children.
 
     def receive_WorkloadClientStarted(self, message: WorkloadClientStarted, sender: ActorAddress) -> None:
-        workload = self.workloads.get(message.workload_id)
-        if workload is not None and workload.pid is None and workload.address is not None:
+        workload = self.spawning.pop(message.incarnation, None)
+        if workload is not None:
             workload.pid = message.pid
-            return
-        for retired in self.retiring:
-            if retired.pid is None and retired.workload_id == message.workload_id:
-                retired.pid = message.pid
+            if workload.kill_on_start:
+                self._kill(workload)
+            else:
+                self._feed(workload)
+        self._spawn_next()
 
     def receive_TaskDone(self, message: TaskDone, sender: ActorAddress) -> None:
         self.counters["done"] += 1
@@ -441,7 +498,7 @@ class LeadClient(SafeActor):
             for retired in self.retiring:
                 if retired.running is not None and retired.running.task_id == message.ins_id:
                     retired.running = None
-        if any(w.address is None for w in self.workloads.values()):
+        if any(self._parked(w) for w in self.workloads.values()):
             self._unpark()
         if self.stopping is not None:
             self._maybe_finish_stop()
@@ -465,13 +522,23 @@ class LeadClient(SafeActor):
         for retired in list(self.retiring):
             if retired.address == address:
                 self.retiring.remove(retired)
+                self._forget_spawn(retired)
                 if retired.running is not None:
                     self._died(retired)
                 return
         for workload in list(self.workloads.values()):
             if workload.address == address:
+                self._forget_spawn(workload)
                 self._died(workload)
                 return
+
+    def _forget_spawn(self, workload: _Workload) -> None:
+        """A process exited: free its board slot; if it never reported, it no longer counts as starting."""
+        if self.board is not None and workload.slot >= 0:
+            self.board.release(workload.slot)
+            workload.slot = -1
+        if self.spawning.pop(workload.incarnation, None) is not None:
+            self._spawn_next()
 
     def _died(self, workload: _Workload) -> None:
         """A WorkloadClient's process ended on its own: answer its running task, restart its queue."""
@@ -517,10 +584,23 @@ class LeadClient(SafeActor):
         workload = self.workloads.get(workload_id) if workload_id is not None else None
         if workload is None or workload.running is None or workload.running.task_id != task_id:
             return  # finished in time
+        deadline = self._deadline_of(workload.running, workload)
+        wait = self._deadline_wait(workload, deadline)
+        if wait is None:
+            return  # it finished; its TaskDone is on its way
+        if wait > 0:  # it started late (or not yet): the deadline counts from its real start
+            self.deadlines[task_id] = workload.workload_id
+            self.wakeupAfter(timedelta(seconds=wait), ("deadline", task_id))
+            return
+        if workload.pid is not None and not _process_alive(workload.pid):
+            # It died on its own and Thespian has not told us yet (its notice queues behind this timer).
+            self._forget_spawn(workload)
+            self._died(workload)
+            self.retiring.append(replace(workload, running=None))  # absorb its late ChildActorExited
+            return
         task = workload.running
         workload.running = None
         self.counters["deadline_kills"] += 1
-        deadline = task.deadline_s or workload.app.deadline_s or (self.config and self.config.task_deadline_s)
         self._answer_error(
             task,
             ErrorKind.DEADLINE_EXCEEDED,
@@ -532,11 +612,28 @@ class LeadClient(SafeActor):
         self.retiring.append(workload)  # its ChildActorExited must not answer anything twice
         self._restart(workload)
 
+    def _deadline_of(self, task: TaskIns, workload: _Workload) -> Optional[float]:
+        return task.deadline_s or workload.app.deadline_s or (self.config.task_deadline_s if self.config else None)
+
+    def _deadline_wait(self, workload: _Workload, deadline: Optional[float]) -> Optional[float]:
+        """Seconds until the running task is past ``deadline`` by the task board (0: now; None: it finished)."""
+        state = self.board.read(workload.slot) if self.board is not None else None
+        if state is None or deadline is None:
+            return 0.0  # no board: the LeadClient's own clock already said so
+        started, started_at, finished = state
+        if finished >= workload.sent:
+            return None
+        if started < workload.sent:
+            return min(deadline, 0.5)  # not started yet: look again soon
+        return max(0.0, started_at + deadline - time.time())
+
     def _kill(self, workload: _Workload) -> None:
         """SIGKILL a WorkloadClient: a handler that is stuck never reads ``ActorExitRequest``."""
-        if workload.address is not None:
+        if workload.address is not None and not workload.kill_on_start:
             self.send(workload.address, ActorExitRequest())
-        if workload.pid is not None:
+        if workload.pid is None:
+            workload.kill_on_start = True  # done when it reports its pid
+        else:
             try:
                 os.kill(workload.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -598,7 +695,7 @@ class LeadClient(SafeActor):
                 pulls=c["pulls"],
                 pull_failures=c["pull_failures"],
                 next_pull_at=self.next_pull_at,
-                workloads_parked=sum(1 for w in self.workloads.values() if w.address is None),
+                workloads_parked=sum(1 for w in self.workloads.values() if self._parked(w)),
                 workloads_stopped=c["stopped"],
                 deaths=c["deaths"],
                 deadline_kills=c["deadline_kills"],
@@ -625,7 +722,7 @@ class LeadClient(SafeActor):
             timeout = 5.0
         self.stopping = (sender, time.time() + timeout)
         self.next_pull_at = None
-        for workload in [w for w in self.workloads.values() if w.address is None]:
+        for workload in [w for w in self.workloads.values() if self._parked(w)]:
             for task in workload.queue:  # parked: never started, and no room to start now
                 self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
             del self.workloads[workload.workload_id]

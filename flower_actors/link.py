@@ -54,7 +54,7 @@ class PullTaskIns:
     wait_s: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaskInsBatch:
     """Server → node: the answer to a ``PullTaskIns`` (possibly empty); may hold ``StopWorkload`` items."""
 
@@ -62,7 +62,7 @@ class TaskInsBatch:
     tasks: Tuple[Any, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PushTaskRes:
     """Node → server: store these results."""
 
@@ -98,7 +98,7 @@ class SetServerFault:
     mode: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SubmitTaskIns:
     """Driver → server: queue these tasks for their nodes; results go to ``driver_id``.
 
@@ -129,7 +129,7 @@ class CollectTaskRes:
     wait_s: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaskResBatch:
     """Server → driver: the answer to a ``CollectTaskRes`` (possibly empty)."""
 
@@ -158,3 +158,14 @@ class ServerStatus:
     pid: int
     session_id: int
     last_error: Optional[str] = None
+
+
+def _short_repr(self: object) -> str:
+    items: Any = getattr(self, "tasks", None)
+    if items is None:
+        items = getattr(self, "results", ())
+    return f"{type(self).__name__}(request={getattr(self, 'request_id', '?')}, {len(items)} items)"
+
+
+for _cls in (TaskInsBatch, PushTaskRes, SubmitTaskIns, TaskResBatch):
+    _cls.__repr__ = _short_repr  # type: ignore[method-assign]

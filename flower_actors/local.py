@@ -39,7 +39,7 @@ from .link import GetServerStatus, ServerStatus, SetServerFault
 from .messages import NodeId, WorkloadId
 from .system import ActorSystemHandle, SystemConfig, start_actor_system
 
-__all__ = ["LocalFederation", "local_federation", "run_node"]
+__all__ = ["LocalFederation", "exit_on_sigterm", "local_federation", "run_node"]
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,19 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM raise ``SystemExit`` in this program, so ``with`` blocks stop their systems.
+
+    For command-line programs (the demo, the soak, the benchmark); a library
+    should not install signal handlers behind its user's back.
+    """
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def _start(nodes: Sequence[NodeConfig], system: Optional[SystemConfig]) -> LocalFederation:

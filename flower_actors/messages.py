@@ -121,7 +121,7 @@ class TaskError:
         return f"{self.kind}: {self.message}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TaskIns(_Content):
     """A task instruction: what a driver asks one node to do for one workload."""
 
@@ -172,8 +172,12 @@ class TaskIns(_Content):
         """The FED's ``Task`` view of this instruction."""
         return Task(self.workload_id, self.message_type, self.content)
 
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends for a debug log
+        return (f"TaskIns({self.task_id}, node={self.node_id!r}, workload={self.workload_id!r}, "
+                f"type={self.message_type!r}, {len(self.payload)} bytes)")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class TaskRes(_Content):
     """A task result: the handler's return value or the error that replaced it."""
 
@@ -238,6 +242,10 @@ class TaskRes(_Content):
     def task(self) -> Task:
         """The FED's ``Task`` view of this result."""
         return Task(self.workload_id, self.message_type, self.content)
+
+    def __repr__(self) -> str:
+        outcome = f"error={self.error}" if self.error else f"{len(self.payload or b'')} bytes"
+        return f"TaskRes({self.task_id}, answers={self.ins_id}, workload={self.workload_id!r}, {outcome})"
 
     def stamped(self, **times: Optional[float]) -> TaskRes:
         """Return a copy with the given timing fields set."""

@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from thespian.actors import ActorAddress
 
+from . import task_board
 from .actor_base import SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
 from .control import StartWorkloadClient, TaskDone, WorkloadClientStarted
@@ -55,12 +56,13 @@ class WorkloadClient(SafeActor):
         self.handler: Optional[Callable[[TaskIns], Any]] = None
         self.app_error: Optional[TaskError] = None
         self.pid = os.getpid()
+        self.seq = 0  # tasks received; the LeadClient counts the same way
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
         _make_faults_fatal()
         # Report the pid before importing user code: an import that hangs can then still be killed.
-        self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid))
+        self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
         try:
             self.handler = load_app(message.app, context)
@@ -75,6 +77,10 @@ class WorkloadClient(SafeActor):
         if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
             log.error("WorkloadClient got task %s before it was started", task.task_id)
             return
+        self.seq += 1
+        board = task_board.CURRENT
+        if board is not None:
+            board.started(start.board_slot, self.seq)
         started_at = time.time()
         payload, error, ran = self._run(task)
         finished_at = time.time()
@@ -88,6 +94,8 @@ class WorkloadClient(SafeActor):
         )
         self.send(start.sender, result)
         self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None, result.started_at, finished_at))
+        if board is not None:
+            board.finished(start.board_slot, self.seq)
 
     def _run(self, task: TaskIns) -> Tuple[Optional[bytes], Optional[TaskError], bool]:
         """Run the handler; return (result payload, error, whether the handler ran)."""

@@ -7,6 +7,7 @@ import time
 from typing import Any, Dict, List
 
 from flower_actors import Client, TaskIns, WorkloadContext
+from flower_actors.examples import FaultInjectionClient
 
 
 class Sleeper(Client):
@@ -49,31 +50,4 @@ class BrokenInit(Client):
         raise ValueError("cannot start")
 
 
-class Faulty(Client):
-    """Does what the content says: ``"ok"``, ``"raise"``, ``"exit"``, ``"kill"``, ``"segfault"``, ``"hang"``.
-
-    With ``config["log"]`` set, appends one line per handler call to that file (to count runs).
-    """
-
-    def handle_default(self, task: TaskIns) -> Dict[str, Any]:
-        log = self.context.config.get("log")
-        if log:
-            with open(log, "a") as f:
-                f.write(f"{task.task_id}\n")
-        action = task.content
-        if action == "raise":
-            raise ValueError("asked to raise")
-        if action == "exit":
-            os._exit(7)
-        if action == "kill":
-            os.kill(os.getpid(), 9)
-        if action == "segfault":
-            import ctypes
-
-            ctypes.string_at(0)
-        if action == "hang":
-            while True:
-                time.sleep(1)
-        if action == "sysexit":
-            raise SystemExit(3)
-        return {"pid": os.getpid()}
+Faulty = FaultInjectionClient

@@ -302,3 +302,15 @@ def test_pickle_of_messages_never_carries_the_content_cache() -> None:
     assert task.content["big"] == "x" * 1000
     again = pickle.loads(pickle.dumps(task))
     assert "_content" not in again.__dict__ and again.content == task.content
+
+
+def test_short_soak_answers_every_task_once_with_the_right_kind() -> None:
+    from flower_actors.soak import SoakSpec, run_soak, verdict
+
+    spec = SoakSpec(tasks=1200, workloads=40, raise_rate=0.02, exit_rate=0.01, hang_rate=0.01, deadline_s=0.5, seed=5)
+    report = run_soak(spec)
+
+    assert verdict(report, max_growth_kb=16384) is None, report
+    assert report["answered_once"] == 1200 and report["wrong_kind"] == 0 and report["processes_left"] == 0
+    assert report["kinds"].get("DeadlineExceeded", 0) == report["planned"].get("hang", 0) > 0
+    assert report["kinds"].get("WorkloadClientDied", 0) == report["planned"].get("exit", 0) > 0
