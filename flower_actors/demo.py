@@ -4,9 +4,9 @@ Runs the trace of DESIGN.md through an embedded server and one LeadClient,
 shows a progress bar, and prints a summary table; with ``--json`` the last
 line of stdout is one JSON object with the measured figures.
 
-In periodic mode the trace starts ``ALIGN_MARGIN`` seconds before one of the
-node's pull ticks, which is what the lower bound assumes (tasks become
-visible at multiples of the poll interval from the trace's start).
+In periodic mode the trace starts just before one of the node's pull ticks,
+which is what the lower bound assumes (tasks become visible at multiples of
+the poll interval from the trace's start); see ``trace.trace_start``.
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, Optional, Sequence, TextIO
 
 from .config import AppSpec, NodeConfig
-from .driver import Driver
-from .local import LocalFederation, exit_on_sigterm, run_node
-from .messages import TaskIns, TaskRes
+from .local import exit_on_sigterm, run_node
+from .messages import TaskIns
 from .stats import forward_latencies, result_latencies, summary
 from .system import SYSTEM_BASE, SystemConfig
-from .trace import TraceSpec, fed_trace, lower_bound
+from .trace import Replay, TraceSpec, fed_trace, lower_bound, replay, trace_start
 
 __all__ = ["main", "run_trace"]
-
-ALIGN_MARGIN = 0.025
-"""Seconds between the trace's start and the node's next pull tick (periodic mode)."""
-
 
 class ProgressBar:
     """A one-line progress bar on a terminal; sparse plain lines otherwise."""
@@ -59,66 +54,26 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _trace_start(node: LocalFederation, config: NodeConfig) -> float:
-    """When to produce task 0: at once with long-poll; just before a pull tick otherwise."""
-    now = time.time()
-    if config.long_poll:
-        return now
-    tick = next(iter(node.started.values())).next_pull_at
-    while tick - ALIGN_MARGIN < now + 0.05:
-        tick += config.poll_interval
-    return tick - ALIGN_MARGIN
-
-
-def _wait_until(driver: Driver, due: float, results: List[TaskRes], received: List[float]) -> None:
-    """Collect results while waiting for ``due`` (wall clock), then sleep the last few ms."""
-    while True:
-        remaining = due - time.time()
-        if remaining <= 0:
-            return
-        if remaining > 0.01:
-            got = driver.collect(wait=min(remaining - 0.006, 0.5))
-            if got:
-                results.extend(got)
-                received.append(time.time())
-        else:
-            time.sleep(remaining)
-
-
 def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBar] = None) -> Dict[str, Any]:
     """Run the trace on a fresh node and return the figures the demo reports."""
     trace = fed_trace(spec)
-    results: List[TaskRes] = []
-    received: List[float] = []
+
+    def show(submitted: int, seen: Replay) -> None:
+        if progress:
+            progress.update(submitted, len(seen.results), sum(1 for r in seen.results if r.error))
+
     with run_node(config, system=SystemConfig()) as node:
         driver = node.driver("fed-demo")
-        t0 = _trace_start(node, config)
-        first_submit: Optional[float] = None
-        i = 0
-        while i < len(trace):
-            _wait_until(driver, t0 + trace[i].at, results, received)
-            due = []
-            while i < len(trace) and t0 + trace[i].at <= time.time():
-                due.append(TaskIns.create(trace[i].workload_id, trace[i].content, node_id=config.node_id))
-                i += 1
-            first_submit = first_submit or time.time()
-            driver.submit(due)
-            if progress:
-                progress.update(i, len(results), sum(1 for r in results if r.error))
-        deadline = time.time() + lower_bound(spec, None) * 3 + 60
-        while len(results) < len(trace) and time.time() < deadline:
-            got = driver.collect(wait=0.5)
-            if got:
-                results.extend(got)
-                received.append(time.time())
-            if progress:
-                progress.update(len(trace), len(results), sum(1 for r in results if r.error))
+        t0 = trace_start(next(iter(node.started.values())).next_pull_at, config)
+        schedule = [(item.at, TaskIns.create(item.workload_id, item.content, node_id=config.node_id)) for item in trace]
+        seen = replay(driver, schedule, t0, timeout=lower_bound(spec, None) * 3 + 60, on_progress=show)
         status = node.status()
     if progress:
-        progress.update(len(trace), len(results), sum(1 for r in results if r.error), force=True)
+        progress.update(len(trace), len(seen.results), sum(1 for r in seen.results if r.error), force=True)
         progress.close()
+    results = seen.results
     poll = None if config.long_poll else config.poll_interval
-    makespan = (received[-1] - first_submit) if received and first_submit else None
+    makespan = seen.makespan
     bound = lower_bound(spec, poll)
     return {
         "makespan_s": None if makespan is None else round(makespan, 3),

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
 
+from .config import NodeConfig
+from .driver import Driver
 from .errors import ConfigError
+from .messages import TaskIns, TaskRes
 
-__all__ = ["TraceItem", "TraceSpec", "fed_trace", "lower_bound"]
+__all__ = ["ALIGN_MARGIN", "Replay", "TraceItem", "TraceSpec", "fed_trace", "lower_bound", "replay", "trace_start"]
+
+ALIGN_MARGIN = 0.025
+"""Seconds between a trace's start and the node's next pull tick (periodic mode)."""
 
 
 @dataclass(frozen=True)
@@ -64,3 +71,85 @@ def lower_bound(spec: TraceSpec, poll: Optional[float]) -> float:
         start = max(visible, finish.get(item.workload_id, 0.0))
         finish[item.workload_id] = start + spec.work
     return max(finish.values())
+
+
+def trace_start(next_pull_at: float, config: NodeConfig) -> float:
+    """When to produce a trace's first task on a node whose next pull tick is ``next_pull_at``.
+
+    At once with long-poll. In periodic mode ``ALIGN_MARGIN`` before a tick at
+    least 50 ms away, as the lower bound assumes: tasks become visible at
+    multiples of the poll interval from the trace's start.
+    """
+    now = time.time()
+    if config.long_poll:
+        return now
+    tick = next_pull_at
+    while tick - ALIGN_MARGIN < now + 0.05:
+        tick += config.poll_interval
+    return tick - ALIGN_MARGIN
+
+
+@dataclass
+class Replay:
+    """What a driver saw while replaying a timed list of tasks."""
+
+    results: List[TaskRes] = field(default_factory=list)
+    received_at: Dict[str, float] = field(default_factory=dict)
+    """Result's ``ins_id`` -> when the driver received it."""
+    first_submit: Optional[float] = None
+    last_received: Optional[float] = None
+
+    @property
+    def makespan(self) -> Optional[float]:
+        """First task submitted to last result received, in seconds."""
+        if self.first_submit is None or self.last_received is None:
+            return None
+        return self.last_received - self.first_submit
+
+    def add(self, results: Sequence[TaskRes]) -> None:
+        now = time.time()
+        for r in results:
+            self.received_at[r.ins_id] = now
+        self.results.extend(results)
+        if results:
+            self.last_received = now
+
+
+def replay(
+    driver: Driver,
+    schedule: Sequence[tuple[float, TaskIns]],
+    t0: float,
+    timeout: float,
+    on_progress: Optional[Callable[[int, Replay], None]] = None,
+) -> Replay:
+    """Submit each task at ``t0 + at`` (wall clock), collecting results while waiting; then wait for the rest.
+
+    Tasks due at the same moment go in one submission. Results are collected
+    with long-polls that end just before the next submission is due.
+    """
+    out = Replay()
+    i = 0
+    while i < len(schedule):
+        due = t0 + schedule[i][0]
+        while True:
+            remaining = due - time.time()
+            if remaining <= 0:
+                break
+            if remaining > 0.01:
+                out.add(driver.collect(wait=min(remaining - 0.006, 0.5)))
+            else:
+                time.sleep(remaining)
+        batch = []
+        while i < len(schedule) and t0 + schedule[i][0] <= time.time():
+            batch.append(schedule[i][1])
+            i += 1
+        out.first_submit = out.first_submit or time.time()
+        driver.submit(batch)
+        if on_progress:
+            on_progress(i, out)
+    deadline = time.time() + timeout
+    while len(out.results) < len(schedule) and time.time() < deadline:
+        out.add(driver.collect(wait=0.5))
+        if on_progress:
+            on_progress(len(schedule), out)
+    return out

@@ -1,0 +1,79 @@
+"""``python -m flower_actors.bench [SCENARIO ...] [--quick] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, List, Optional, Sequence
+
+from ..local import exit_on_sigterm
+from .scenarios import SCENARIOS, Row
+
+MAIN_METRIC = {
+    "fed": ("ratio_to_lower_bound", "makespan / lower bound"),
+    "cpu": ("speedup_vs_thread_pool", "speed-up over thread-pool"),
+    "overhead": ("tasks_per_s", "tasks/s"),
+    "latency": ("forward_ms", "forward ms; result ms"),
+    "spawn": ("spawn_ms", "first task pulled → handler start, ms"),
+    "memory": ("pss_per_client_mb", "PSS MB per client; LeadClient PSS MB"),
+    "scale": ("live_workloads", "workloads answered"),
+}
+
+
+def _cell(row: Row) -> str:
+    scenario = row["scenario"]
+    if scenario == "latency":
+        f, r = row["forward_ms"], row["result_ms"]
+        return f"forward p50 {f['p50']} p99 {f['p99']}; result p50 {r['p50']} p99 {r['p99']}"
+    if scenario == "spawn":
+        return f"p50 {row['spawn_ms']['p50']} p99 {row['spawn_ms']['p99']}"
+    if scenario == "memory":
+        return f"{row['pss_per_client_mb']} per client; LeadClient/parent {row['lead_client_pss_mb']}"
+    if scenario == "overhead":
+        return f"{row['tasks_per_s']} (x{row['ratio_to_raw']} of raw)"
+    return str(row[MAIN_METRIC[scenario][0]])
+
+
+def _print_table(rows: List[Row]) -> None:
+    current = None
+    for row in rows:
+        if row["scenario"] != current:
+            current = row["scenario"]
+            print(f"\n{current}: {MAIN_METRIC[current][1]}")
+        status = f"{row['results']}/{row['tasks']} answered, {row['errors']} errors"
+        print(f"  {row['system']:28} {_cell(row):60} makespan {row['makespan_s']:8.3f} s  {status}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m flower_actors.bench", description=__doc__)
+    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], metavar="SCENARIO",
+                        help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smaller versions, for a smoke test")
+    parser.add_argument("--json", action="store_true", help="print one JSON line per scenario and system")
+    args = parser.parse_args(argv)
+    exit_on_sigterm()
+    names = args.scenarios or list(SCENARIOS)
+    machine: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
+                               "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    print(f"machine: {machine}", file=sys.stderr)
+    rows: List[Row] = []
+    for name in names:
+        start = time.monotonic()
+        new = SCENARIOS[name](args.quick)
+        rows.extend(new)
+        print(f"[{name} took {time.monotonic() - start:.1f} s]", file=sys.stderr)
+        if args.json:
+            for row in new:
+                print(json.dumps({**row, "quick": args.quick, "machine": machine}), flush=True)
+    if not args.json:
+        _print_table(rows)
+    return 0 if all(r["results"] == r["tasks"] and r["errors"] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The benchmark scenarios; each runs every system it applies to and returns one row per system."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import defaultdict
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ..local import LocalFederation
+from ..stats import percentile
+from ..trace import TraceSpec, fed_trace, lower_bound
+from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
+from .work import Job, Record, calibrate_spin
+
+__all__ = ["SCENARIOS", "Row"]
+
+Row = Dict[str, Any]
+
+
+def _ms(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    return {
+        "p50": None if not values else round((percentile(values, 50) or 0.0) * 1000, 3),
+        "p99": None if not values else round((percentile(values, 99) or 0.0) * 1000, 3),
+    }
+
+
+def forward(records: Sequence[Record]) -> List[float]:
+    """From when each task could start (visible, and its workload done with the one before) to its start."""
+    by_workload: Dict[int, List[Record]] = defaultdict(list)
+    for r in records:
+        by_workload[r.workload].append(r)
+    out = []
+    for runs in by_workload.values():
+        runs.sort(key=lambda r: r.started)
+        previous_end = 0.0
+        for r in runs:
+            out.append(max(0.0, r.started - max(r.visible, previous_end)))
+            previous_end = r.finished
+    return out
+
+
+def result(records: Sequence[Record]) -> List[float]:
+    """From each handler's end to the collector (the server, for ours) having the result."""
+    return [max(0.0, r.collected - r.finished) for r in records]
+
+
+def _row(scenario: str, system: str, run: RunResult, jobs: int, **metrics: Any) -> Row:
+    return {
+        "scenario": scenario,
+        "system": system,
+        "tasks": jobs,
+        "results": len(run.records),
+        "errors": sum(1 for r in run.records if not r.ok) + int(run.extra.get("errors", 0) or 0),
+        "makespan_s": round(run.makespan, 3),
+        **metrics,
+    }
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# 1. fed
+
+
+def _fed_jobs(spec: TraceSpec) -> List[Job]:
+    return [Job(t.index, t.at, t.workload_id, "sleep", spec.work) for t in fed_trace(spec)]
+
+
+def _thread_pool_in_background(jobs: List[Job], poll: Optional[float]) -> Callable[[], RunResult]:
+    """Start the thread-pool run in its own process (its handlers only sleep); return a joiner."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.SimpleQueue()
+
+    def target() -> None:
+        queue.put(run_thread_pool(jobs, poll=poll))
+
+    proc = ctx.Process(target=target, daemon=True)
+    proc.start()
+
+    def join() -> RunResult:
+        outcome: RunResult = queue.get()
+        proc.join(10)
+        return outcome
+
+    return join
+
+
+def fed(quick: bool) -> List[Row]:
+    spec = TraceSpec(clients=20, tasks=80, gap=0.04, work=0.5) if quick else TraceSpec()
+    jobs = _fed_jobs(spec)
+    # The thread-pool design needs ~6x the lower bound; its handlers only sleep, so it runs alongside.
+    thread_pool = _thread_pool_in_background(jobs, poll=1.0)
+    rows = []
+    for name, run, poll in (
+        ("ours periodic", run_ours(jobs, long_poll=False, poll=1.0), 1.0),
+        ("ours long-poll", run_ours(jobs, long_poll=True), None),
+        ("raw-processes periodic", run_raw_processes(jobs, poll=1.0), 1.0),
+        ("raw-processes immediate", run_raw_processes(jobs, poll=None), None),
+        ("thread-pool periodic (FED)", thread_pool(), 1.0),
+    ):
+        bound = lower_bound(spec, poll)
+        rows.append(_row("fed", name, run, len(jobs), lower_bound_s=round(bound, 3),
+                         ratio_to_lower_bound=round(run.makespan / bound, 4)))
+    return rows
+
+
+# 2. cpu
+
+
+def cpu(quick: bool) -> List[Row]:
+    iterations = calibrate_spin(0.25)
+    workloads, per = (4, 2) if quick else (8, 4)
+    jobs = [Job(i, 0.0, i % workloads, "cpu", iterations) for i in range(workloads * per)]
+    runs = {
+        "ours": run_ours(jobs, long_poll=True),
+        "thread-pool": run_thread_pool(jobs, poll=None),
+        "raw-processes": run_raw_processes(jobs, poll=None),
+    }
+    base = runs["thread-pool"].makespan
+    return [
+        _row("cpu", name, run, len(jobs), speedup_vs_thread_pool=round(base / run.makespan, 3),
+             spin_iterations=iterations)
+        for name, run in runs.items()
+    ]
+
+
+# 3. overhead
+
+
+def overhead(quick: bool) -> List[Row]:
+    tasks, workloads = (1000, 50) if quick else (4000, 100)
+    jobs = [Job(i, 0.0, i % workloads, "zero") for i in range(tasks)]
+    runs = {
+        "ours": run_ours(jobs, long_poll=True),
+        "thread-pool": run_thread_pool(jobs, poll=None),
+        "raw-processes": run_raw_processes(jobs, poll=None),
+    }
+    raw_rate = tasks / runs["raw-processes"].makespan
+    return [
+        _row("overhead", name, run, tasks, tasks_per_s=round(tasks / run.makespan, 1),
+             ratio_to_raw=round(tasks / run.makespan / raw_rate, 3))
+        for name, run in runs.items()
+    ]
+
+
+# 4. latency
+
+
+def latency(quick: bool) -> List[Row]:
+    tasks = 100 if quick else 400
+    jobs = [Job(i, i * 0.01, i % 20, "sleep", 0.01) for i in range(tasks)]
+    runs = {
+        "ours periodic": run_ours(jobs, long_poll=False, poll=1.0),
+        "ours long-poll": run_ours(jobs, long_poll=True),
+        "thread-pool": run_thread_pool(jobs, poll=None),
+        "raw-processes": run_raw_processes(jobs, poll=None),
+    }
+    return [
+        _row("latency", name, run, tasks, forward_ms=_ms(forward(run.records)), result_ms=_ms(result(run.records)))
+        for name, run in runs.items()
+    ]
+
+
+# 5. spawn
+
+
+def _first_task_start(records: Sequence[Record]) -> List[float]:
+    first: Dict[int, Record] = {}
+    for r in sorted(records, key=lambda r: r.started):
+        first.setdefault(r.workload, r)
+    return [r.started - r.visible for r in first.values()]
+
+
+def spawn(quick: bool) -> List[Row]:
+    workloads = 20 if quick else 60
+    jobs = [Job(i, i * 0.05, i, "zero") for i in range(workloads)]
+    runs = {"ours": run_ours(jobs, long_poll=True), "raw-processes": run_raw_processes(jobs, poll=None)}
+    return [_row("spawn", name, run, workloads, spawn_ms=_ms(_first_task_start(run.records)))
+            for name, run in runs.items()]
+
+
+# 6. memory
+
+
+def memory(quick: bool) -> List[Row]:
+    workloads = 30 if quick else 100
+    jobs = [Job(i, 0.0, i, "zero") for i in range(workloads)]
+
+    def ours_memory(node: LocalFederation) -> Dict[str, Any]:
+        status = node.status()
+        pss = [_pss_kb(p) for p in status.handler_pids]
+        return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
+                "lead_client_pss_mb": round(_pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss)}
+
+    def raw_memory(pids: List[int]) -> Dict[str, Any]:
+        pss = [_pss_kb(p) for p in pids]
+        return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2), "clients_measured": len(pss),
+                "lead_client_pss_mb": round(_pss_kb(os.getpid()) / 1024, 2)}
+
+    runs = {
+        "ours": run_ours(jobs, long_poll=True, inspect=ours_memory),
+        "raw-processes": run_raw_processes(jobs, poll=None, inspect=raw_memory),
+    }
+    keys = ("pss_per_client_mb", "lead_client_pss_mb", "clients_measured")
+    return [_row("memory", name, run, workloads, **{k: run.extra.get(k) for k in keys}) for name, run in runs.items()]
+
+
+# 7. scale
+
+
+def scale(quick: bool) -> List[Row]:
+    workloads = 200 if quick else 1000
+    jobs = [Job(i, 0.0, i, "zero") for i in range(workloads)]
+    runs = {"ours": run_ours(jobs, long_poll=True), "raw-processes": run_raw_processes(jobs, poll=None)}
+    return [_row("scale", name, run, workloads, live_workloads=len({r.workload for r in run.records}))
+            for name, run in runs.items()]
+
+
+SCENARIOS: Dict[str, Callable[[bool], List[Row]]] = {
+    "fed": fed,
+    "cpu": cpu,
+    "overhead": overhead,
+    "latency": latency,
+    "spawn": spawn,
+    "memory": memory,
+    "scale": scale,
+}
