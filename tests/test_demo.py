@@ -89,3 +89,17 @@ def test_readme_script_example_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[2, 5]"
     assert_none_left(env)
+
+
+def test_benchmark_quick_smoke_runs_every_system_side_by_side() -> None:
+    env = marked_env()
+    proc = run_python(["-m", "flower_actors.bench", "cpu", "spawn", "memory", "--quick", "--json"], env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    systems = {(r["scenario"], r["system"]) for r in rows}
+    assert {("cpu", "ours"), ("cpu", "thread-pool"), ("cpu", "raw-processes")} <= systems
+    assert {("spawn", "ours"), ("memory", "ours"), ("memory", "raw-processes")} <= systems
+    assert all(r["results"] == r["tasks"] and r["errors"] == 0 for r in rows)
+    cpu = {r["system"]: r for r in rows if r["scenario"] == "cpu"}
+    assert cpu["ours"]["speedup_vs_thread_pool"] > 1.2, cpu  # two cores: processes beat the GIL
+    assert_none_left(env)
