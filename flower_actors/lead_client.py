@@ -69,7 +69,7 @@ __all__ = ["LeadClient"]
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_SPAWNS = 16
+MAX_CONCURRENT_SPAWNS = 64
 """WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
 connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
 HOUSEKEEPING_PERIOD = 0.5
