@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
 
-from .messages import TaskRes, WorkloadId
+from .messages import TaskRes
 
-__all__ = ["forward_latencies", "percentile", "result_latencies", "summary"]
+__all__ = ["forward_gaps", "forward_latencies", "percentile", "result_latencies", "summary"]
 
 
 def percentile(values: Sequence[float], q: float) -> Optional[float]:
@@ -20,26 +20,33 @@ def percentile(values: Sequence[float], q: float) -> Optional[float]:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def forward_latencies(results: Iterable[TaskRes]) -> List[float]:
+def forward_gaps(runs: Iterable[Tuple[Hashable, float, float, float]]) -> List[float]:
     """Seconds from the moment each task could start to its handler starting.
 
-    A task can start once it was pulled and its workload finished the task
-    before it; results whose handler never ran are skipped.
+    ``runs`` are ``(workload, visible, started, finished)``. A task can start
+    once it is visible (pulled or routed) and its workload finished the task
+    before it, so time spent queued behind that task is not counted.
     """
-    by_workload: Dict[WorkloadId, List[TaskRes]] = defaultdict(list)
-    for r in results:
-        if r.started_at is not None and r.pulled_at is not None and r.finished_at is not None:
-            by_workload[r.workload_id].append(r)
-    latencies = []
-    for runs in by_workload.values():
-        runs.sort(key=lambda r: r.started_at)  # type: ignore[arg-type, return-value]
+    by_workload: Dict[Hashable, List[Tuple[float, float, float]]] = defaultdict(list)
+    for workload, visible, started, finished in runs:
+        by_workload[workload].append((started, visible, finished))
+    gaps = []
+    for timeline in by_workload.values():
+        timeline.sort()
         previous_end = 0.0
-        for r in runs:
-            assert r.started_at is not None and r.pulled_at is not None and r.finished_at is not None
-            could_start = max(r.pulled_at, previous_end)
-            latencies.append(max(0.0, r.started_at - could_start))
-            previous_end = r.finished_at
-    return latencies
+        for started, visible, finished in timeline:
+            gaps.append(max(0.0, started - max(visible, previous_end)))
+            previous_end = finished
+    return gaps
+
+
+def forward_latencies(results: Iterable[TaskRes]) -> List[float]:
+    """``forward_gaps`` of results whose handler ran."""
+    return forward_gaps(
+        (r.workload_id, r.pulled_at, r.started_at, r.finished_at)
+        for r in results
+        if r.started_at is not None and r.pulled_at is not None and r.finished_at is not None
+    )
 
 
 def result_latencies(results: Iterable[TaskRes]) -> List[float]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import defaultdict
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..local import LocalFederation
-from ..stats import percentile
+from ..stats import forward_gaps, percentile
 from ..trace import TraceSpec, fed_trace, lower_bound
 from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
 from .work import Job, Record, calibrate_spin
@@ -26,18 +25,8 @@ def _ms(values: Sequence[float]) -> Dict[str, Optional[float]]:
 
 
 def forward(records: Sequence[Record]) -> List[float]:
-    """From when each task could start (visible, and its workload done with the one before) to its start."""
-    by_workload: Dict[int, List[Record]] = defaultdict(list)
-    for r in records:
-        by_workload[r.workload].append(r)
-    out = []
-    for runs in by_workload.values():
-        runs.sort(key=lambda r: r.started)
-        previous_end = 0.0
-        for r in runs:
-            out.append(max(0.0, r.started - max(r.visible, previous_end)))
-            previous_end = r.finished
-    return out
+    """Forward latency, by the same rule as ours (``stats.forward_gaps``)."""
+    return forward_gaps((r.workload, r.visible, r.started, r.finished) for r in records)
 
 
 def result(records: Sequence[Record]) -> List[float]:
