@@ -206,19 +206,23 @@ class StartSender:
 
 
 @dataclass(frozen=True)
-class SenderProgress:
-    """Sender → LeadClient: totals, and the results it took since its last report.
+class TaskDone:
+    """WorkloadClient → LeadClient: the task's result went to the Sender; send the next one."""
 
-    ``received`` holds ``(ins_id, ok)`` pairs. A task is done, for the
-    LeadClient, when the Sender holds its result: only then does the
-    WorkloadClient get its next task, so no result can wait inside a process
-    behind a handler that hangs or crashes.
-    """
+    workload_id: WorkloadId
+    ins_id: str
+    ok: bool
+    started_at: Optional[float]
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class SenderProgress:
+    """Sender → LeadClient: totals after the server acknowledged a push."""
 
     pushed: int
     errors: int
     buffered: int
-    received: Tuple[Tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)

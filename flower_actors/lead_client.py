@@ -6,9 +6,8 @@ child the first time a workload appears, and forwards each task to it at
 once. It never runs user code and never waits on a handler. Each
 WorkloadClient holds one task at a time, so the LeadClient always knows
 which task a process is running; the rest wait in the LeadClient's queue.
-Results go from the WorkloadClient straight to the Sender; a task is done
-for the LeadClient when the Sender reports holding its result
-(``SenderProgress``), and only then does the workload get its next task.
+Results go from the WorkloadClient straight to the Sender; the LeadClient
+only hears ``TaskDone``.
 
 Faults, and what every accepted task gets:
 
@@ -55,6 +54,7 @@ from .control import (
     StartWorkloadClient,
     StopNode,
     StopWorkload,
+    TaskDone,
     WorkloadClientStarted,
     WorkloadRegistered,
     WorkloadStopped,
@@ -76,16 +76,12 @@ HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
 """First retry delay after a failed pull, doubled per failure up to ``retry_backoff_max``."""
-ORPHAN_GRACE = 0.5
-"""After a WorkloadClient's process ends, how long its results may still reach the Sender before
-the tasks the Sender never reported are answered with an error."""
 SENDER_FLUSH_TIMEOUT = 5.0
 """How long a stopping node waits for the Sender to push what it holds."""
 
 _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
-_FLUSH_SENDER = "flush-sender"
 
 
 def _process_alive(pid: int) -> bool:
@@ -141,9 +137,6 @@ class LeadClient(SafeActor):
         self.spawning: Dict[int, _Workload] = {}  # incarnation -> workload whose process has not reported yet
         self.spawn_queue: Deque[_Workload] = deque()
         self.incarnations = itertools.count(1)
-        # Sent to a WorkloadClient, result not yet reported by the Sender: task id -> (incarnation, task).
-        # A task is done when the Sender reports its result; a process that ends first leaves it unconfirmed.
-        self.unconfirmed: Dict[str, Tuple[int, TaskIns]] = {}
         self.board: Optional[task_board.TaskBoard] = None
         self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
         self.seen: "OrderedDict[str, None]" = OrderedDict()
@@ -300,24 +293,8 @@ class LeadClient(SafeActor):
             self._pull()
         elif payload == _HOUSEKEEPING:
             self._housekeeping()
-        elif payload == _FLUSH_SENDER:
-            self._flush_sender()
         elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "deadline":
             self._deadline(payload[1])
-        elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "orphans":
-            self._answer_orphans(payload[1], ErrorKind.WORKLOAD_CLIENT_DIED,
-                                 "the handler finished but its result did not leave the process before it ended")
-
-    def _ended(self, workload: _Workload) -> None:
-        """A WorkloadClient's process is gone: later, answer what it ran whose result the Sender never got."""
-        if any(inc == workload.incarnation for inc, _ in self.unconfirmed.values()):
-            self.wakeupAfter(timedelta(seconds=ORPHAN_GRACE), ("orphans", workload.incarnation))
-
-    def _answer_orphans(self, incarnation: Optional[int], kind: str, reason: str) -> None:
-        """Answer unconfirmed tasks of ``incarnation`` (all, if ``None``); the Sender drops a second answer."""
-        for task_id, (inc, task) in list(self.unconfirmed.items()):
-            if incarnation is None or inc == incarnation:
-                self._answer_error(task, kind, reason)
 
     def _housekeeping(self) -> None:
         if self.exiting:
@@ -482,7 +459,6 @@ class LeadClient(SafeActor):
             return
         task = workload.queue.popleft()
         workload.running = task
-        self.unconfirmed[task.task_id] = (workload.incarnation, task)
         workload.sent += 1
         workload.last_active = time.monotonic()
         self.send(workload.address, task)
@@ -492,7 +468,6 @@ class LeadClient(SafeActor):
             self.wakeupAfter(timedelta(seconds=deadline), ("deadline", task.task_id))
 
     def _answer_error(self, task: TaskIns, kind: str, message: str) -> None:
-        self.unconfirmed.pop(task.task_id, None)
         self.counters["errors"] += 1
         if self.sender is not None:
             self.send(self.sender, TaskRes.answer(task, error=TaskError(kind, message)))
@@ -509,11 +484,20 @@ class LeadClient(SafeActor):
                 self._feed(workload)
         self._spawn_next()
 
-    def receive_SenderProgress(self, message: SenderProgress, sender: ActorAddress) -> None:
-        self.counters["pushed"] = message.pushed
-        self.unpushed = message.buffered
-        for ins_id, ok in message.received:
-            self._done(ins_id, ok)
+    def receive_TaskDone(self, message: TaskDone, sender: ActorAddress) -> None:
+        self.counters["done"] += 1
+        if not message.ok:
+            self.counters["errors"] += 1
+        self.deadlines.pop(message.ins_id, None)
+        workload = self.workloads.get(message.workload_id)
+        if workload is not None and workload.running is not None and workload.running.task_id == message.ins_id:
+            workload.running = None
+            workload.last_active = time.monotonic()
+            self._feed(workload)
+        else:
+            for retired in self.retiring:
+                if retired.running is not None and retired.running.task_id == message.ins_id:
+                    retired.running = None
         if any(self._parked(w) for w in self.workloads.values()):
             self._unpark()
         if self.stopping is not None:
@@ -521,23 +505,11 @@ class LeadClient(SafeActor):
         elif self.paused and self.config is not None and self.config.long_poll:
             self._pull()
 
-    def _done(self, ins_id: str, ok: bool) -> None:
-        """The Sender holds the result of ``ins_id``: the task is done; feed its workload the next one."""
-        entry = self.unconfirmed.pop(ins_id, None)
-        if entry is None:
-            return  # answered by this LeadClient itself (already counted)
-        incarnation, _ = entry
-        self.counters["done"] += 1
-        if not ok:
-            self.counters["errors"] += 1
-        self.deadlines.pop(ins_id, None)
-        for workload in [*self.workloads.values(), *self.retiring]:
-            if workload.incarnation == incarnation and workload.running is not None and workload.running.task_id == ins_id:
-                workload.running = None
-                workload.last_active = time.monotonic()
-                if self.workloads.get(workload.workload_id) is workload:
-                    self._feed(workload)
-                return
+    def receive_SenderProgress(self, message: SenderProgress, sender: ActorAddress) -> None:
+        self.counters["pushed"] = message.pushed
+        self.unpushed = message.buffered
+        if self.paused and self.config is not None and self.config.long_poll:
+            self._pull()
 
     def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
         address = message.childAddress
@@ -553,13 +525,11 @@ class LeadClient(SafeActor):
                 self._forget_spawn(retired)
                 if retired.running is not None:
                     self._died(retired)
-                self._ended(retired)
                 return
         for workload in list(self.workloads.values()):
             if workload.address == address:
                 self._forget_spawn(workload)
                 self._died(workload)
-                self._ended(workload)
                 return
 
     def _forget_spawn(self, workload: _Workload) -> None:
@@ -617,7 +587,7 @@ class LeadClient(SafeActor):
         deadline = self._deadline_of(workload.running, workload)
         wait = self._deadline_wait(workload, deadline)
         if wait is None:
-            return  # it finished; the Sender will report its result
+            return  # it finished; its TaskDone is on its way
         if wait > 0:  # it started late (or not yet): the deadline counts from its real start
             self.deadlines[task_id] = workload.workload_id
             self.wakeupAfter(timedelta(seconds=wait), ("deadline", task_id))
@@ -639,7 +609,6 @@ class LeadClient(SafeActor):
         log.warning("workload %r: task %s exceeded its %s s deadline; killing pid %s",
                     workload.workload_id, task_id, deadline, workload.pid)
         self._kill(workload)
-        self._ended(workload)
         self.retiring.append(workload)  # its ChildActorExited must not answer anything twice
         self._restart(workload)
 
@@ -787,14 +756,6 @@ class LeadClient(SafeActor):
                 self._kill(retired)
         self.workloads.clear()
         self.retiring.clear()
-        if self.unconfirmed:  # results may still be on their way from processes that just stopped
-            self.wakeupAfter(timedelta(seconds=ORPHAN_GRACE), _FLUSH_SENDER)
-        else:
-            self._flush_sender()
-
-    def _flush_sender(self) -> None:
-        self._answer_orphans(None, ErrorKind.NODE_SHUTTING_DOWN,
-                             "the node stopped before the result of this task reached the Sender")
         if self.sender is not None:
             self.send(self.sender, FlushSender(time.time() + SENDER_FLUSH_TIMEOUT))
         else:

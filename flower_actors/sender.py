@@ -3,9 +3,7 @@
 Up to ``MAX_OUTSTANDING`` pushes are in flight at once; results that arrive
 meanwhile wait and go together in the next push, so batches grow with load
 and latency stays one hop when idle. Nothing is dropped before the server
-acknowledged it, and it tells the LeadClient which results it took (the
-LeadClient answers a task whose result never arrived from a dead process).
-A push that fails (``LinkError``) or is not acknowledged
+acknowledged it: a push that fails (``LinkError``) or is not acknowledged
 within ``request_timeout`` is sent again, in order, after an exponential
 back-off with jitter. Results are deduplicated by the ``TaskIns`` id they
 answer, so a task never gets two answers. The LeadClient hears how many
@@ -42,11 +40,7 @@ ANSWERED_WINDOW = 200_000
 BACKOFF_BASE = 0.1
 """First retry delay after a failed push; doubles per failure up to the node's ``retry_backoff_max``."""
 
-REPORT_AFTER = 0.001
-"""How long results taken wait to be reported to the LeadClient together (it then feeds the next task)."""
-
 _CHECK = "sender-check"
-_REPORT = "sender-report"
 _RETRY = "sender-retry"
 _FLUSH = "sender-flush"
 
@@ -67,9 +61,6 @@ class Sender(SafeActor):
         self.failures = 0
         self.retry_at = 0.0
         self.check_pending = False
-        self.unreported: List[Tuple[str, bool]] = []  # (ins_id, ok) taken since the last SenderProgress
-        self.reported_unpushed = 0
-        self.report_pending = False
         self.flush_waiters: List[Tuple[ActorAddress, float]] = []
 
     def receive_StartSender(self, message: StartSender, sender: ActorAddress) -> None:
@@ -85,11 +76,7 @@ class Sender(SafeActor):
         if len(self.answered) > ANSWERED_WINDOW:
             self.answered.popitem(last=False)
         self.buffer.append(result)
-        self.unreported.append((result.ins_id, result.error is None))
         self._pump()
-        if not self.report_pending:  # soon, and with every result taken meanwhile: one message for many
-            self.report_pending = True
-            self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _REPORT)
 
     def _pump(self) -> None:
         start = self.start
@@ -120,8 +107,7 @@ class Sender(SafeActor):
         self.pushed += len(batch)
         self.errors += sum(1 for r in batch if r.error is not None)
         self._pump()
-        if self.unreported or self._unpushed() != self.reported_unpushed:
-            self._progress()
+        self._progress()
         self._answer_flushes()
 
     def receive_LinkError(self, message: LinkError, sender: ActorAddress) -> None:
@@ -146,16 +132,10 @@ class Sender(SafeActor):
 
     def _progress(self) -> None:
         if self.start is not None:
-            received, self.unreported = tuple(self.unreported), []
-            self.reported_unpushed = self._unpushed()
-            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self.reported_unpushed, received))
+            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed()))
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _REPORT:
-            self.report_pending = False
-            if self.unreported:
-                self._progress()
-        elif message.payload == _FLUSH:
+        if message.payload == _FLUSH:
             self._answer_flushes()
         elif message.payload == _RETRY:
             self._pump()

@@ -2,7 +2,7 @@
 
 It reports its pid, loads the workload's app once, runs the handler for
 each ``TaskIns`` in arrival order, sends the ``TaskRes`` straight to the
-Sender, which tells the LeadClient the task is done. Nothing a handler
+Sender and then tells the LeadClient the task is done. Nothing a handler
 does escapes: an exception (even ``SystemExit``), an unknown message type,
 content that cannot be unpickled or a result that cannot be pickled becomes
 an error result, and the handler never runs twice.
@@ -22,7 +22,7 @@ from thespian.actors import ActorAddress
 from . import task_board
 from .actor_base import SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
-from .control import StartWorkloadClient, WorkloadClientStarted
+from .control import StartWorkloadClient, TaskDone, WorkloadClientStarted
 from .errors import AppLoadError, ErrorKind
 from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
 
@@ -92,7 +92,8 @@ class WorkloadClient(SafeActor):
             finished_at=finished_at,
             handler_pid=self.pid,
         )
-        self.send(start.sender, result)  # the Sender tells the LeadClient, which then sends the next task
+        self.send(start.sender, result)
+        self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None, result.started_at, finished_at))
         if board is not None:
             board.finished(start.board_slot, self.seq)
 
