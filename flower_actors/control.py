@@ -218,11 +218,12 @@ class TaskDone:
 
 @dataclass(frozen=True)
 class SenderProgress:
-    """Sender → LeadClient: totals after the server acknowledged a push."""
+    """Sender → LeadClient: totals, and the ``TaskIns`` ids whose results it took since its last report."""
 
     pushed: int
     errors: int
     buffered: int
+    received: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,16 @@ HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
 """First retry delay after a failed pull, doubled per failure up to ``retry_backoff_max``."""
+ORPHAN_GRACE = 0.5
+"""After a WorkloadClient's process ends, how long its results may still reach the Sender before
+the tasks the Sender never reported are answered with an error."""
 SENDER_FLUSH_TIMEOUT = 5.0
 """How long a stopping node waits for the Sender to push what it holds."""
 
 _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
+_FLUSH_SENDER = "flush-sender"
 
 
 def _process_alive(pid: int) -> bool:
@@ -137,6 +141,8 @@ class LeadClient(SafeActor):
         self.spawning: Dict[int, _Workload] = {}  # incarnation -> workload whose process has not reported yet
         self.spawn_queue: Deque[_Workload] = deque()
         self.incarnations = itertools.count(1)
+        # Sent to a WorkloadClient, result not yet reported by the Sender: task id -> (incarnation, task).
+        self.unconfirmed: Dict[str, Tuple[int, TaskIns]] = {}
         self.board: Optional[task_board.TaskBoard] = None
         self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
         self.seen: "OrderedDict[str, None]" = OrderedDict()
@@ -295,6 +301,22 @@ class LeadClient(SafeActor):
             self._housekeeping()
         elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "deadline":
             self._deadline(payload[1])
+        elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "orphans":
+            self._answer_orphans(payload[1], ErrorKind.WORKLOAD_CLIENT_DIED,
+                                 "the handler finished but its result did not leave the process before it ended")
+        elif payload == _FLUSH_SENDER:
+            self._flush_sender()
+
+    def _ended(self, workload: _Workload) -> None:
+        """A WorkloadClient's process is gone: later, answer what it ran whose result the Sender never got."""
+        if any(inc == workload.incarnation for inc, _ in self.unconfirmed.values()):
+            self.wakeupAfter(timedelta(seconds=ORPHAN_GRACE), ("orphans", workload.incarnation))
+
+    def _answer_orphans(self, incarnation: Optional[int], kind: str, reason: str) -> None:
+        """Answer unconfirmed tasks of ``incarnation`` (all, if ``None``); the Sender drops a second answer."""
+        for inc, task in list(self.unconfirmed.values()):
+            if incarnation is None or inc == incarnation:
+                self._answer_error(task, kind, reason)
 
     def _housekeeping(self) -> None:
         if self.exiting:
@@ -459,6 +481,7 @@ class LeadClient(SafeActor):
             return
         task = workload.queue.popleft()
         workload.running = task
+        self.unconfirmed[task.task_id] = (workload.incarnation, task)
         workload.sent += 1
         workload.last_active = time.monotonic()
         self.send(workload.address, task)
@@ -468,6 +491,7 @@ class LeadClient(SafeActor):
             self.wakeupAfter(timedelta(seconds=deadline), ("deadline", task.task_id))
 
     def _answer_error(self, task: TaskIns, kind: str, message: str) -> None:
+        self.unconfirmed.pop(task.task_id, None)
         self.counters["errors"] += 1
         if self.sender is not None:
             self.send(self.sender, TaskRes.answer(task, error=TaskError(kind, message)))
@@ -506,6 +530,8 @@ class LeadClient(SafeActor):
             self._pull()
 
     def receive_SenderProgress(self, message: SenderProgress, sender: ActorAddress) -> None:
+        for ins_id in message.received:
+            self.unconfirmed.pop(ins_id, None)
         self.counters["pushed"] = message.pushed
         self.unpushed = message.buffered
         if self.paused and self.config is not None and self.config.long_poll:
@@ -525,11 +551,13 @@ class LeadClient(SafeActor):
                 self._forget_spawn(retired)
                 if retired.running is not None:
                     self._died(retired)
+                self._ended(retired)
                 return
         for workload in list(self.workloads.values()):
             if workload.address == address:
                 self._forget_spawn(workload)
                 self._died(workload)
+                self._ended(workload)
                 return
 
     def _forget_spawn(self, workload: _Workload) -> None:
@@ -609,6 +637,7 @@ class LeadClient(SafeActor):
         log.warning("workload %r: task %s exceeded its %s s deadline; killing pid %s",
                     workload.workload_id, task_id, deadline, workload.pid)
         self._kill(workload)
+        self._ended(workload)
         self.retiring.append(workload)  # its ChildActorExited must not answer anything twice
         self._restart(workload)
 
@@ -756,6 +785,14 @@ class LeadClient(SafeActor):
                 self._kill(retired)
         self.workloads.clear()
         self.retiring.clear()
+        if self.unconfirmed:  # results may still be on their way from processes that just stopped
+            self.wakeupAfter(timedelta(seconds=ORPHAN_GRACE), _FLUSH_SENDER)
+        else:
+            self._flush_sender()
+
+    def _flush_sender(self) -> None:
+        self._answer_orphans(None, ErrorKind.NODE_SHUTTING_DOWN,
+                             "the node stopped before the result of this task reached the Sender")
         if self.sender is not None:
             self.send(self.sender, FlushSender(time.time() + SENDER_FLUSH_TIMEOUT))
         else:

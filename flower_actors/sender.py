@@ -3,7 +3,9 @@
 Up to ``MAX_OUTSTANDING`` pushes are in flight at once; results that arrive
 meanwhile wait and go together in the next push, so batches grow with load
 and latency stays one hop when idle. Nothing is dropped before the server
-acknowledged it: a push that fails (``LinkError``) or is not acknowledged
+acknowledged it, and it tells the LeadClient which results it took (the
+LeadClient answers a task whose result never left a process that ended).
+A push that fails (``LinkError``) or is not acknowledged
 within ``request_timeout`` is sent again, in order, after an exponential
 back-off with jitter. Results are deduplicated by the ``TaskIns`` id they
 answer, so a task never gets two answers. The LeadClient hears how many
@@ -40,7 +42,11 @@ ANSWERED_WINDOW = 200_000
 BACKOFF_BASE = 0.1
 """First retry delay after a failed push; doubles per failure up to the node's ``retry_backoff_max``."""
 
+REPORT_AFTER = 0.05
+"""Longest a taken result goes unreported to the LeadClient when no push is acknowledged meanwhile."""
+
 _CHECK = "sender-check"
+_REPORT = "sender-report"
 _RETRY = "sender-retry"
 _FLUSH = "sender-flush"
 
@@ -61,6 +67,8 @@ class Sender(SafeActor):
         self.failures = 0
         self.retry_at = 0.0
         self.check_pending = False
+        self.unreported: List[str] = []  # ids taken since the last SenderProgress
+        self.report_pending = False
         self.flush_waiters: List[Tuple[ActorAddress, float]] = []
 
     def receive_StartSender(self, message: StartSender, sender: ActorAddress) -> None:
@@ -76,6 +84,10 @@ class Sender(SafeActor):
         if len(self.answered) > ANSWERED_WINDOW:
             self.answered.popitem(last=False)
         self.buffer.append(result)
+        self.unreported.append(result.ins_id)
+        if not self.report_pending:  # the LeadClient hears of it with the next ack, or at the latest then
+            self.report_pending = True
+            self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _REPORT)
         self._pump()
 
     def _pump(self) -> None:
@@ -132,10 +144,15 @@ class Sender(SafeActor):
 
     def _progress(self) -> None:
         if self.start is not None:
-            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed()))
+            received, self.unreported = tuple(self.unreported), []
+            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received))
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _FLUSH:
+        if message.payload == _REPORT:
+            self.report_pending = False
+            if self.unreported:
+                self._progress()
+        elif message.payload == _FLUSH:
             self._answer_flushes()
         elif message.payload == _RETRY:
             self._pump()

@@ -15,9 +15,11 @@ import logging
 import os
 import signal
 import time
-from typing import Any, Callable, Optional, Tuple
+from collections import deque
+from datetime import timedelta
+from typing import Any, Callable, Deque, Optional, Tuple
 
-from thespian.actors import ActorAddress
+from thespian.actors import ActorAddress, WakeupMessage
 
 from . import task_board
 from .actor_base import SafeActor
@@ -29,6 +31,20 @@ from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
 __all__ = ["WorkloadClient"]
 
 log = logging.getLogger(__name__)
+
+MAX_SEND_WAIT = 0.02
+"""Longest a task waits for this process's earlier messages to be delivered before it starts anyway
+(a congested Sender can take longer to acknowledge; the LeadClient then still answers every task)."""
+
+_SENDS_DONE = "sends-done"
+
+
+def _sends_pending(actor: Any) -> bool:
+    """Whether this actor's Thespian transport still has messages not acknowledged (Thespian 4 internals)."""
+    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
+    if transport is None:
+        return False
+    return bool(getattr(transport, "_aTB_numPendingTransmits", 0) or getattr(transport, "_aTB_queuedPendingTransmits", ()))
 
 
 def _make_faults_fatal() -> None:
@@ -57,6 +73,9 @@ class WorkloadClient(SafeActor):
         self.app_error: Optional[TaskError] = None
         self.pid = os.getpid()
         self.seq = 0  # tasks received; the LeadClient counts the same way
+        self.waiting: Deque[TaskIns] = deque()
+        self.waiting_since = time.monotonic()  # when the last task finished (the send wait counts from it)
+        self.deferred = False  # a wakeup will try the next task again
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
@@ -73,6 +92,36 @@ class WorkloadClient(SafeActor):
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
 
     def receive_TaskIns(self, task: TaskIns, sender: ActorAddress) -> None:
+        self.waiting.append(task)
+        self._next()
+
+    def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
+        if message.payload == _SENDS_DONE:
+            self.deferred = False
+            self._next()
+
+    def _next(self) -> None:
+        """Start the next task, but not while this process still holds messages it has not delivered.
+
+        Thespian transmits only between handler calls and waits for each
+        message's acknowledgement before sending the next on a connection. A
+        result still queued here when a handler starts would die with the
+        process if that handler hangs or crashes, so the task waits (through
+        zero-delay wakeups, which let the transport run) until every send is
+        acknowledged, for at most ``MAX_SEND_WAIT`` seconds.
+        """
+        if self.deferred or not self.waiting:
+            return
+        if _sends_pending(self) and time.monotonic() - self.waiting_since < MAX_SEND_WAIT:
+            self.deferred = True
+            self.wakeupAfter(timedelta(0), _SENDS_DONE)
+            return
+        self._run_task(self.waiting.popleft())
+        self.waiting_since = time.monotonic()
+        if self.waiting:
+            self._next()
+
+    def _run_task(self, task: TaskIns) -> None:
         start = self.start
         if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
             log.error("WorkloadClient got task %s before it was started", task.task_id)

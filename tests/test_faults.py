@@ -314,3 +314,17 @@ def test_short_soak_answers_every_task_once_with_the_right_kind() -> None:
     assert report["answered_once"] == 1200 and report["wrong_kind"] == 0 and report["processes_left"] == 0
     assert report["kinds"].get("DeadlineExceeded", 0) == report["planned"].get("hang", 0) > 0
     assert report["kinds"].get("WorkloadClientDied", 0) == report["planned"].get("exit", 0) > 0
+
+
+def test_results_finished_before_a_hang_are_never_lost(node: Node) -> None:
+    # Thespian sends only between handler calls: a result still queued in a process whose next handler
+    # hangs would die with it. The WorkloadClient starts a task only once its earlier sends went out,
+    # and the LeadClient answers any result that never left an ended process.
+    fed = node(app="tests.apps:Faulty", long_poll=True, task_deadline_s=0.4)
+    plan = ["ok", "ok", "ok", "hang", "ok"]
+    tasks = [TaskIns.create(w, action) for w in range(6) for action in plan]
+
+    results = fed.driver().run(tasks, timeout=60)
+
+    kinds = [r.error.kind if r.error else "ok" for r in results]
+    assert kinds == ["ok", "ok", "ok", ErrorKind.DEADLINE_EXCEEDED, "ok"] * 6
