@@ -128,6 +128,8 @@ class NodeStatus:
     deaths: int
     """WorkloadClients that died (crash or killed at a deadline)."""
     deadline_kills: int
+    workloads_warm: int
+    """Started WorkloadClients waiting in the warm pool for a new workload."""
     unpushed: int
     """Results waiting in the Sender, as last reported."""
     pulling_paused: bool
@@ -186,10 +188,29 @@ class StartWorkloadClient:
 
 
 @dataclass(frozen=True)
-class WorkloadClientStarted:
-    """WorkloadClient → LeadClient: running in process ``pid`` (sent before the app is loaded)."""
+class PrewarmWorkloadClient:
+    """LeadClient → WorkloadClient for the warm pool: report your pid now; import ``module`` ahead."""
 
-    workload_id: WorkloadId
+    incarnation: int
+    board_slot: int
+    lead: Any
+    module: Optional[str] = None
+    """The node's default app module, imported ahead so a first task does not wait for it."""
+
+
+@dataclass(frozen=True)
+class RefillWarmPool:
+    """LeadClient → itself: start WorkloadClients up to the warm pool's size (after the current batch)."""
+
+
+@dataclass(frozen=True)
+class WorkloadClientStarted:
+    """WorkloadClient → LeadClient: running in process ``pid`` (sent before the app is loaded).
+
+    ``workload_id`` is ``None`` for a process of the warm pool, not yet assigned.
+    """
+
+    workload_id: Optional[WorkloadId]
     pid: int
     incarnation: int = 0
 

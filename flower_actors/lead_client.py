@@ -46,6 +46,8 @@ from .control import (
     LeadClientStarted,
     NodeStatus,
     NodeStopped,
+    PrewarmWorkloadClient,
+    RefillWarmPool,
     RegisterWorkload,
     SenderFlushed,
     SenderProgress,
@@ -98,6 +100,16 @@ def _process_alive(pid: int) -> bool:
 
 
 @dataclass
+class _Warm:
+    """A WorkloadClient of the warm pool: started, not yet given a workload."""
+
+    address: ActorAddress
+    incarnation: int
+    slot: int
+    pid: Optional[int] = None
+
+
+@dataclass
 class _Workload:
     """What the LeadClient knows about one workload on this node."""
 
@@ -143,6 +155,9 @@ class LeadClient(SafeActor):
         self.incarnations = itertools.count(1)
         # Sent to a WorkloadClient, result not yet reported by the Sender: task id -> (incarnation, task).
         self.unconfirmed: Dict[str, Tuple[int, TaskIns]] = {}
+        self.warm: Deque[_Warm] = deque()  # started and reported their pid
+        self.warming: Dict[int, _Warm] = {}  # incarnation -> started, pid not reported yet
+        self.refill_pending = False
         self.board: Optional[task_board.TaskBoard] = None
         self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
         self.seen: "OrderedDict[str, None]" = OrderedDict()
@@ -197,6 +212,7 @@ class LeadClient(SafeActor):
         self.apps = message.config.workload_specs
         self._start_sender()
         self.anchor = time.time()
+        self._ask_refill()
         self._pull()
         if not message.config.long_poll:
             self._arm_tick()
@@ -446,9 +462,22 @@ class LeadClient(SafeActor):
             self._feed(workload)
 
     def _spawn(self, workload: _Workload) -> None:
-        """Create the workload's WorkloadClient now, or queue it if too many are starting."""
+        """Give the workload a warm WorkloadClient, or create one now, or queue it if too many are starting."""
         assert self.config is not None and self.sender is not None
-        if len(self.spawning) >= MAX_CONCURRENT_SPAWNS:
+        if self.warm:
+            warm = self.warm.popleft()
+            workload.waiting_spawn = False
+            workload.incarnation, workload.slot, workload.address, workload.pid = (
+                warm.incarnation, warm.slot, warm.address, warm.pid)
+            workload.sent = 0
+            self.counters["created"] += 1
+            self.send(warm.address, StartWorkloadClient(
+                workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
+                workload.incarnation, workload.slot,
+            ))
+            self._ask_refill()
+            return
+        if len(self.spawning) + len(self.warming) >= MAX_CONCURRENT_SPAWNS:
             if not workload.waiting_spawn:
                 workload.waiting_spawn = True
                 self.spawn_queue.append(workload)
@@ -469,8 +498,27 @@ class LeadClient(SafeActor):
             ),
         )
 
+    def _ask_refill(self) -> None:
+        """Refill the warm pool after the message at hand (so a batch is routed before any fork)."""
+        if not self.refill_pending and self.config is not None and self.config.warm_pool > 0:
+            self.refill_pending = True
+            self.send(self.myAddress, RefillWarmPool())
+
+    def receive_RefillWarmPool(self, message: RefillWarmPool, sender: ActorAddress) -> None:
+        self.refill_pending = False
+        config = self.config
+        if config is None or self.stopping is not None or self.exiting:
+            return
+        while (len(self.warm) + len(self.warming) < config.warm_pool and not self.spawn_queue
+               and len(self.spawning) + len(self.warming) < MAX_CONCURRENT_SPAWNS):
+            warm = _Warm(self.createActor(WorkloadClient), next(self.incarnations),
+                         self.board.allocate() if self.board is not None else -1)
+            self.warming[warm.incarnation] = warm
+            module = config.default_app.ref.partition(":")[0] if config.default_app else None
+            self.send(warm.address, PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, module))
+
     def _spawn_next(self) -> None:
-        while self.spawn_queue and len(self.spawning) < MAX_CONCURRENT_SPAWNS:
+        while self.spawn_queue and len(self.spawning) + len(self.warming) < MAX_CONCURRENT_SPAWNS:
             workload = self.spawn_queue.popleft()
             if workload.waiting_spawn and self.workloads.get(workload.workload_id) is workload:
                 self._spawn(workload)
@@ -499,6 +547,12 @@ class LeadClient(SafeActor):
     # Reports from children.
 
     def receive_WorkloadClientStarted(self, message: WorkloadClientStarted, sender: ActorAddress) -> None:
+        warm = self.warming.pop(message.incarnation, None)
+        if warm is not None:
+            warm.pid = message.pid
+            self.warm.append(warm)
+            self._spawn_next()
+            return
         workload = self.spawning.pop(message.incarnation, None)
         if workload is not None:
             workload.pid = message.pid
@@ -545,6 +599,16 @@ class LeadClient(SafeActor):
             log.error("node %r: the Sender exited; starting a new one", self.config and self.config.node_id)
             self._start_sender()
             return
+        for pool in (list(self.warm), list(self.warming.values())):
+            for warm in pool:
+                if warm.address == address:  # a warm process died before it was used
+                    if warm in self.warm:
+                        self.warm.remove(warm)
+                    self.warming.pop(warm.incarnation, None)
+                    if self.board is not None:
+                        self.board.release(warm.slot)
+                    self._ask_refill()
+                    return
         for retired in list(self.retiring):
             if retired.address == address:
                 self.retiring.remove(retired)
@@ -728,6 +792,7 @@ class LeadClient(SafeActor):
                 workloads_stopped=c["stopped"],
                 deaths=c["deaths"],
                 deadline_kills=c["deadline_kills"],
+                workloads_warm=len(self.warm),
                 unpushed=self.unpushed,
                 pulling_paused=self.paused,
                 handler_pids=tuple(w.pid for w in self.workloads.values() if w.pid is not None),
@@ -783,6 +848,10 @@ class LeadClient(SafeActor):
                     retired.running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished"
                 )
                 self._kill(retired)
+        for warm in [*self.warm, *self.warming.values()]:
+            self.send(warm.address, ActorExitRequest())
+        self.warm.clear()
+        self.warming.clear()
         self.workloads.clear()
         self.retiring.clear()
         if self.unconfirmed:  # results may still be on their way from processes that just stopped

@@ -11,6 +11,7 @@ an error result, and the handler never runs twice.
 from __future__ import annotations
 
 import faulthandler
+import importlib
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ from thespian.actors import ActorAddress, WakeupMessage
 from . import task_board
 from .actor_base import SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
-from .control import StartWorkloadClient, TaskDone, WorkloadClientStarted
+from .control import PrewarmWorkloadClient, StartWorkloadClient, TaskDone, WorkloadClientStarted
 from .errors import AppLoadError, ErrorKind
 from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
 
@@ -72,16 +73,28 @@ class WorkloadClient(SafeActor):
         self.handler: Optional[Callable[[TaskIns], Any]] = None
         self.app_error: Optional[TaskError] = None
         self.pid = os.getpid()
+        self.prewarmed = False
         self.seq = 0  # tasks received; the LeadClient counts the same way
         self.waiting: Deque[TaskIns] = deque()
         self.waiting_since = time.monotonic()  # when the last task finished (the send wait counts from it)
         self.deferred = False  # a wakeup will try the next task again
 
+    def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
+        self.prewarmed = True
+        _make_faults_fatal()
+        self.send(message.lead, WorkloadClientStarted(None, self.pid, message.incarnation))
+        if message.module:
+            try:
+                importlib.import_module(message.module)
+            except BaseException:  # reported when the app is really loaded, as an AppLoadError result
+                log.debug("pre-import of %s failed", message.module, exc_info=True)
+
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
         _make_faults_fatal()
         # Report the pid before importing user code: an import that hangs can then still be killed.
-        self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
+        if not self.prewarmed:
+            self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
         try:
             self.handler = load_app(message.app, context)

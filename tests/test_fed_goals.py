@@ -146,3 +146,25 @@ def test_forward_latency_counts_from_when_a_task_could_start(node: Node) -> None
     latencies = forward_latencies(results)
     # queued behind its predecessors, a task is not charged for the wait
     assert len(latencies) == 4 and sorted(latencies)[2] < 0.1, latencies
+
+
+def test_warm_pool_gives_new_workloads_a_started_process_and_refills(node: Node) -> None:
+    fed = node(app="tests.apps:Recorder", long_poll=True, warm_pool=3)
+    deadline = time.monotonic() + 10
+    while fed.status().workloads_warm < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fed.status().workloads_warm == 3
+
+    results = fed.driver().run([TaskIns.create(w, "x") for w in ("a", "b", "c", "d", "e")], timeout=30)
+
+    assert all(r.ok for r in results) and len({r.content["pid"] for r in results}) == 5
+    while fed.status().workloads_warm < 3 and time.monotonic() < deadline + 10:
+        time.sleep(0.05)
+    status = fed.status()
+    assert status.workloads_warm == 3 and status.workloads_live == 5 and status.workloads_created == 5
+
+
+def test_no_warm_pool(node: Node) -> None:
+    fed = node(app="tests.apps:Recorder", long_poll=True, warm_pool=0)
+    assert fed.driver().run([TaskIns.create(1, "x")], timeout=30)[0].ok
+    assert fed.status().workloads_warm == 0
