@@ -65,6 +65,7 @@ from .errors import ErrorKind
 from .link import LinkError, PullTaskIns, TaskInsBatch
 from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
 from .sender import Sender
+from .system import process_alive
 from .workload_client import WorkloadClient
 
 __all__ = ["LeadClient"]
@@ -88,15 +89,6 @@ _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
 _FLUSH_SENDER = "flush-sender"
-
-
-def _process_alive(pid: int) -> bool:
-    """False if ``pid`` has exited (a zombie not yet reaped counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 @dataclass
@@ -684,7 +676,7 @@ class LeadClient(SafeActor):
             self.deadlines[task_id] = workload.workload_id
             self.wakeupAfter(timedelta(seconds=wait), ("deadline", task_id))
             return
-        if workload.pid is not None and not _process_alive(workload.pid):
+        if workload.pid is not None and not process_alive(workload.pid):
             # It died on its own and Thespian has not told us yet (its notice queues behind this timer).
             self._forget_spawn(workload)
             self._died(workload)

@@ -6,7 +6,9 @@ port, every socket on ``bind_host`` with authenticated frames (see
 configured. ``ActorSystemHandle.shutdown()`` calls Thespian's ``shutdown()``
 with a time limit and then SIGKILLs whatever is left of the system's session:
 Thespian's admin starts its own session (``setsid``), every actor shares it,
-and a stuck actor survives ``shutdown()`` otherwise.
+and a stuck actor survives ``shutdown()`` otherwise. A watchdog actor kills
+the session if the program that started the system dies without shutting
+it down (SIGKILL, a crash): Thespian's admin is a daemon and would live on.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Dict, List, Optional
 
-from thespian.actors import ActorExitRequest, ActorSystem
+from thespian.actors import ActorSystem
 
 from .actor_base import SafeActor
 from .control import GetProcessInfo, ProcessInfo
@@ -33,6 +36,7 @@ __all__ = [
     "SystemConfig",
     "free_port",
     "kill_session",
+    "process_alive",
     "session_processes",
     "start_actor_system",
     "started_sessions",
@@ -41,6 +45,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SYSTEM_BASE = "multiprocTCPBase"
+WATCHDOG_PERIOD = 1.0
+"""Seconds between the watchdog's checks that the creating program is alive."""
 
 _started_sessions: List[int] = []
 
@@ -73,8 +79,44 @@ class SystemConfig:
             raise ConfigError(f"shutdown_timeout must be positive, got {self.shutdown_timeout!r}")
 
 
-class _ProcessProbe(SafeActor):
-    """A throw-away actor that reports the system's session id."""
+@dataclass(frozen=True)
+class WatchCreator:
+    """Watchdog: kill this system's session once process ``pid`` (the program that started it) is gone."""
+
+    pid: int
+
+
+def process_alive(pid: int) -> bool:
+    """False if ``pid`` has exited (a zombie not yet reaped counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+class _Watchdog(SafeActor):
+    """Reports the system's session id; then kills the session if its creator dies without shutting down.
+
+    Thespian's admin is a daemon: when the program that started it is
+    SIGKILLed or crashes, every actor would live on.
+    """
+
+    creator = 0
+
+    def receive_WatchCreator(self, message: WatchCreator, sender: Any) -> None:
+        if os.getsid(0) == os.getsid(message.pid):
+            log.error("watchdog refused: the actor system shares its creator's session")
+            return
+        self.creator = message.pid
+        self.wakeupAfter(timedelta(seconds=WATCHDOG_PERIOD))
+
+    def receive_WakeupMessage(self, message: Any, sender: Any) -> None:
+        if self.creator and not process_alive(self.creator):
+            log.error("the program that started this actor system (pid %d) is gone: stopping every actor",
+                      self.creator)
+            os.killpg(os.getsid(0), signal.SIGKILL)
+        self.wakeupAfter(timedelta(seconds=WATCHDOG_PERIOD))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -210,9 +252,9 @@ def start_actor_system(config: Optional[SystemConfig] = None) -> ActorSystemHand
     except Exception as exc:
         raise SystemStartError(f"cannot start a {SYSTEM_BASE} actor system on {config.bind_host}:{port}: {exc}") from exc
     try:
-        probe = system.createActor(_ProcessProbe)
-        info = system.ask(probe, GetProcessInfo(), 10.0)
-        system.tell(probe, ActorExitRequest())
+        watchdog = system.createActor(_Watchdog)
+        info = system.ask(watchdog, GetProcessInfo(), 10.0)
+        system.tell(watchdog, WatchCreator(os.getpid()))
     except Exception as exc:
         info = exc
     if not isinstance(info, ProcessInfo):

@@ -328,3 +328,37 @@ def test_results_finished_before_a_hang_are_never_lost(node: Node) -> None:
 
     kinds = [r.error.kind if r.error else "ok" for r in results]
     assert kinds == ["ok", "ok", "ok", ErrorKind.DEADLINE_EXCEEDED, "ok"] * 6
+
+
+def test_actors_die_with_a_creator_that_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.proctools import REPO, marked_env, marked_processes
+
+    script = tmp_path / "creator.py"
+    script.write_text(
+        "import sys, time\n"
+        "from flower_actors import run_node, TaskIns\n"
+        "with run_node(app='tests.apps:Faulty', long_poll=True) as node:\n"
+        "    node.driver().submit([TaskIns.create('w', 'hang')])\n"
+        "    print(node.handle.session_id, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    env = marked_env()
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        session = int(proc.stdout.readline())
+        wait_until(lambda: len(session_processes(session)) >= 5, 10.0)
+        proc.send_signal(signal.SIGKILL)  # no finally, no shutdown: only the watchdog can clean up
+        proc.wait(10)
+        wait_until(lambda: not session_processes(session), 10.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert marked_processes(env) == []
