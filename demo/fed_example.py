@@ -7,7 +7,7 @@ import argparse
 import random
 import time
 
-from flower_actors import AppSpec, TaskIns, run_node
+from flower_actors import AppSpec, run_node
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--clients", type=int, default=100)

@@ -22,9 +22,6 @@ log = logging.getLogger(__name__)
 class SafeActor(Actor):
     """Dispatch on the message's class name; log, count and survive any fault."""
 
-    faults: int = 0
-    """Exceptions caught in handlers of this actor (a bug if ever non-zero)."""
-
     def receiveMessage(self, message: Any, sender: ActorAddress) -> None:
         name = "receive_" + type(message).__name__
         handler = getattr(self, name, None)
@@ -33,8 +30,7 @@ class SafeActor(Actor):
                 self.receive_unexpected(message, sender)
             else:
                 handler(message, sender)
-        except (Exception, KeyboardInterrupt):
-            self.faults += 1
+        except (Exception, KeyboardInterrupt):  # logged: any of these is a bug in this package
             log.exception("%s failed on %s from %s", type(self).__name__, type(message).__name__, sender)
 
     def receive_unexpected(self, message: Any, sender: ActorAddress) -> None:

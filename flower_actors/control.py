@@ -233,8 +233,6 @@ class TaskDone:
     workload_id: WorkloadId
     ins_id: str
     ok: bool
-    started_at: Optional[float]
-    finished_at: float
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from thespian.actors import ActorAddress, ActorSystem
 
@@ -18,9 +18,35 @@ from .errors import NodeTimeout, TaskRejected
 from .link import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
 from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id
 
-__all__ = ["Driver"]
+__all__ = ["Driver", "ask_for"]
 
 _ids = itertools.count(1)
+
+
+def ask_for(
+    system: ActorSystem,
+    address: ActorAddress,
+    message: Any,
+    accept: Callable[[Any], bool],
+    timeout: float,
+    on_other: Optional[Callable[[Any], None]] = None,
+) -> Any:
+    """Send ``message`` and wait for a reply that ``accept`` takes; raises ``NodeTimeout``.
+
+    Thespian's ``ask`` returns whatever reaches this external address first,
+    which may be a late answer to an earlier request: such replies are given
+    to ``on_other`` (or dropped) and the wait goes on.
+    """
+    deadline = time.monotonic() + timeout
+    reply = system.ask(address, message, timeout)
+    while not accept(reply):
+        if reply is not None and on_other is not None:
+            on_other(reply)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NodeTimeout(f"no answer to {type(message).__name__} within {timeout} s")
+        reply = system.listen(remaining)
+    return reply
 
 
 class Driver:
@@ -110,14 +136,15 @@ class Driver:
         return [found[i] for i in ids]
 
     def _request(self, message: Any, expected: Any, request_id: int, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        reply = self.system.ask(self.server, message, timeout)
-        while True:
-            if isinstance(reply, expected) and reply.request_id == request_id:
-                return reply
-            if isinstance(reply, TaskResBatch):  # a late answer to an earlier collect: keep its results
+        def keep_late_results(reply: Any) -> None:  # a late answer to an earlier collect
+            if isinstance(reply, TaskResBatch):
                 self._early.extend(reply.results)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise NodeTimeout(f"the server did not answer {type(message).__name__} within {timeout} s")
-            reply = self.system.listen(remaining)
+
+        return ask_for(
+            self.system,
+            self.server,
+            message,
+            lambda reply: isinstance(reply, expected) and reply.request_id == request_id,
+            timeout,
+            keep_late_results,
+        )

@@ -446,9 +446,12 @@ class LeadClient(SafeActor):
         return True
 
     def _unpark(self) -> None:
+        """Give parked workloads a process while the cap allows (workloads are parked only under a cap)."""
+        cap = self.config.max_workloads if self.config else None
+        if cap is None:
+            return
         for workload in [w for w in self.workloads.values() if self._parked(w)]:
-            cap = self.config.max_workloads if self.config else None
-            if cap is not None and self._live() >= cap and not self._evict_idle():
+            if self._live() >= cap and not self._evict_idle():
                 return
             self._spawn(workload)
             self._feed(workload)
@@ -568,8 +571,7 @@ class LeadClient(SafeActor):
             for retired in self.retiring:
                 if retired.running is not None and retired.running.task_id == message.ins_id:
                     retired.running = None
-        if any(self._parked(w) for w in self.workloads.values()):
-            self._unpark()
+        self._unpark()
         if self.stopping is not None:
             self._maybe_finish_stop()
         elif self.paused and self.config is not None and self.config.long_poll:

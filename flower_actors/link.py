@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from .messages import NodeId, TaskIns, TaskRes
+from .messages import NodeId, TaskRes
 
 __all__ = [
     "CollectTaskRes",

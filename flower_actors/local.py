@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 import threading
-import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from thespian.actors import ActorAddress
@@ -31,9 +30,9 @@ from .control import (
     WorkloadRegistered,
     WorkloadStopped,
 )
-from .driver import Driver
+from .driver import Driver, ask_for
 from .embedded_server import EmbeddedServer
-from .errors import ConfigError, NodeTimeout, SystemStartError
+from .errors import ConfigError, SystemStartError
 from .lead_client import LeadClient
 from .link import GetServerStatus, ServerStatus, SetServerFault
 from .messages import NodeId, WorkloadId
@@ -80,16 +79,7 @@ class LocalFederation:
 
     def _ask(self, address: ActorAddress, message: Any, expected: type, timeout: float = ASK_TIMEOUT) -> Any:
         """Ask and wait for a reply of type ``expected``, skipping late replies to earlier requests."""
-        deadline = time.monotonic() + timeout
-        reply = self.system.ask(address, message, timeout)
-        while not isinstance(reply, expected):
-            if reply is not None:
-                log.debug("skipped a late %s while waiting for %s", type(reply).__name__, expected.__name__)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise NodeTimeout(f"no {expected.__name__} in answer to {type(message).__name__} within {timeout} s")
-            reply = self.system.listen(remaining)
-        return reply
+        return ask_for(self.system, address, message, lambda reply: isinstance(reply, expected), timeout)
 
     def status(self, node_id: Optional[NodeId] = None) -> NodeStatus:
         """The node's counters (``node_id`` may be left out when there is one node)."""

@@ -63,7 +63,6 @@ class Sender(SafeActor):
         self.next_request = 1
         self.pushed = 0
         self.errors = 0
-        self.duplicates = 0
         self.failures = 0
         self.retry_at = 0.0
         self.check_pending = False
@@ -77,7 +76,6 @@ class Sender(SafeActor):
 
     def receive_TaskRes(self, result: TaskRes, sender: ActorAddress) -> None:
         if result.ins_id in self.answered:
-            self.duplicates += 1
             log.info("dropped a second answer to task %s (%s)", result.ins_id, result.error or "ok")
             return
         self.answered[result.ins_id] = None

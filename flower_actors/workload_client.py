@@ -155,7 +155,7 @@ class WorkloadClient(SafeActor):
             handler_pid=self.pid,
         )
         self.send(start.sender, result)
-        self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None, result.started_at, finished_at))
+        self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None))
         if board is not None:
             board.finished(start.board_slot, self.seq)
 
