@@ -185,6 +185,22 @@ class StartWorkloadClient:
     """Unique per WorkloadClient the LeadClient created; echoed in its reports."""
     board_slot: int = -1
     """Its slot on the LeadClient's ``TaskBoard`` (-1: none)."""
+    spill_path: Optional[str] = None
+    """Where it keeps results that have not left its process yet (``spill``); ``None``: nowhere."""
+
+
+@dataclass(frozen=True)
+class RunTasks:
+    """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
+
+    tasks: Tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TaskResGroup:
+    """WorkloadClient → Sender: results finished back to back, in one message."""
+
+    results: Tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -227,12 +243,13 @@ class StartSender:
 
 
 @dataclass(frozen=True)
-class TaskDone:
-    """WorkloadClient → LeadClient: the task's result went to the Sender; send the next one."""
+class TasksDone:
+    """WorkloadClient → LeadClient: these tasks finished and their results went to the Sender."""
 
     workload_id: WorkloadId
-    ins_id: str
-    ok: bool
+    incarnation: int
+    ins_ids: Tuple[str, ...]
+    errors: int = 0
 
 
 @dataclass(frozen=True)

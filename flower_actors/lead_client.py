@@ -3,16 +3,20 @@
 It pulls ``TaskIns`` from the server (every ``poll_interval`` on a drift-free
 schedule, or continuously in long-poll mode), creates a ``WorkloadClient``
 child the first time a workload appears, and forwards each task to it at
-once. It never runs user code and never waits on a handler. Each
-WorkloadClient holds one task at a time, so the LeadClient always knows
-which task a process is running; the rest wait in the LeadClient's queue.
+once, in one ``RunTasks`` message per WorkloadClient and batch (up to
+``WINDOW`` tasks held by one process; more wait in the LeadClient's queue).
+It never runs user code and never waits on a handler. Each WorkloadClient
+shows on the shared ``TaskBoard`` which of its tasks it is running, so the
+LeadClient always knows which task a process was running when it ended.
 Results go from the WorkloadClient straight to the Sender; the LeadClient
-only hears ``TaskDone``.
+only hears ``TasksDone``.
 
 Faults, and what every accepted task gets:
 
 - the WorkloadClient's process dies: its running task gets
-  ``WorkloadClientDied``; the workload's queued tasks go to a fresh one;
+  ``WorkloadClientDied``; results it finished but had not delivered are
+  read from its spill file (``spill``); the tasks it had not started, and
+  the workload's queued tasks, go to a fresh one;
 - a handler runs past its deadline: ``DeadlineExceeded``, the process is
   SIGKILLed by pid (a blocked actor never reads ``ActorExitRequest``), and
   the queued tasks go to a fresh WorkloadClient;
@@ -56,7 +60,9 @@ from .control import (
     StartWorkloadClient,
     StopNode,
     StopWorkload,
-    TaskDone,
+    RunTasks,
+    TaskResGroup,
+    TasksDone,
     WorkloadClientStarted,
     WorkloadRegistered,
     WorkloadStopped,
@@ -65,6 +71,7 @@ from .errors import ErrorKind
 from .link import LinkError, PullTaskIns, TaskInsBatch
 from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
 from .sender import Sender
+from .spill import make_spill_dir, read_spill, remove_spill_dir
 from .system import process_alive
 from .workload_client import WorkloadClient
 
@@ -72,9 +79,13 @@ __all__ = ["LeadClient"]
 
 log = logging.getLogger(__name__)
 
+WINDOW = 64
+"""Most tasks one WorkloadClient holds (running or waiting in its process); more wait here."""
 MAX_CONCURRENT_SPAWNS = 64
 """WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
 connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
+DEADLINE_POLL = 0.5
+"""Longest gap between two deadline checks of a process that holds tasks with a deadline."""
 HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
@@ -101,7 +112,7 @@ class _Warm:
     pid: Optional[int] = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Workload:
     """What the LeadClient knows about one workload on this node."""
 
@@ -112,8 +123,8 @@ class _Workload:
     pid: Optional[int] = None
     queue: Deque[TaskIns] = field(default_factory=deque)
     """Tasks waiting at the LeadClient."""
-    running: Optional[TaskIns] = None
-    """The task its WorkloadClient holds (and is running, or about to)."""
+    running: Dict[str, Tuple[int, TaskIns]] = field(default_factory=dict)
+    """Tasks its WorkloadClient holds, in order: task id -> (sequence number in that process, task)."""
     last_active: float = field(default_factory=time.monotonic)
     incarnation: int = 0
     """Which WorkloadClient (each one the LeadClient creates has its own number)."""
@@ -124,11 +135,17 @@ class _Workload:
     slot: int = -1
     """Its slot on the task board (-1: none)."""
     sent: int = 0
-    """Tasks sent to its current WorkloadClient (the sequence number of ``running``)."""
+    """Tasks sent to its current WorkloadClient (the sequence number of the last one)."""
+    fed_at: float = 0.0
+    """When tasks were last sent to it (wall clock)."""
+    watched: bool = False
+    """A deadline check of its process is pending."""
+    stop_reason: Tuple[str, str] = (ErrorKind.WORKLOAD_STOPPED, "the workload was stopped")
+    """What tasks it never started get once it was told to exit."""
 
     @property
     def idle(self) -> bool:
-        return self.running is None and not self.queue
+        return not self.running and not self.queue
 
 
 class LeadClient(SafeActor):
@@ -151,7 +168,7 @@ class LeadClient(SafeActor):
         self.warming: Dict[int, _Warm] = {}  # incarnation -> started, pid not reported yet
         self.refill_pending = False
         self.board: Optional[task_board.TaskBoard] = None
-        self.deadlines: Dict[str, WorkloadId] = {}  # running task id -> workload, for deadline timers
+        self.spill_dir: Optional[str] = None
         self.seen: "OrderedDict[str, None]" = OrderedDict()
         self.anchor = 0.0
         self.next_pull_at: Optional[float] = None
@@ -202,6 +219,7 @@ class LeadClient(SafeActor):
         # Before the first fork, so every WorkloadClient shares it.
         self.board = task_board.CURRENT = task_board.TaskBoard(max(4096, 2 * (message.config.max_workloads or 0)))
         self.apps = message.config.workload_specs
+        self.spill_dir = make_spill_dir()
         self._start_sender()
         self.anchor = time.time()
         self._ask_refill()
@@ -246,7 +264,7 @@ class LeadClient(SafeActor):
         self.wakeupAfter(timedelta(seconds=max(0.0, self.next_pull_at - now)), _TICK)
 
     def _in_flight(self) -> int:
-        return sum(len(w.queue) + (w.running is not None) for w in self.workloads.values())
+        return sum(len(w.queue) + len(w.running) for w in self.workloads.values())
 
     def _room(self) -> int:
         """How many tasks the next pull may take (0: saturated)."""
@@ -307,8 +325,8 @@ class LeadClient(SafeActor):
             self._pull()
         elif payload == _HOUSEKEEPING:
             self._housekeeping()
-        elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "deadline":
-            self._deadline(payload[1])
+        elif isinstance(payload, tuple) and len(payload) == 3 and payload[0] == "deadline":
+            self._deadline(payload[1], payload[2])
         elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "orphans":
             self._answer_orphans(payload[1], ErrorKind.WORKLOAD_CLIENT_DIED,
                                  "the handler finished but its result did not leave the process before it ended")
@@ -316,9 +334,21 @@ class LeadClient(SafeActor):
             self._flush_sender()
 
     def _ended(self, workload: _Workload) -> None:
-        """A WorkloadClient's process is gone: later, answer what it ran whose result the Sender never got."""
+        """A WorkloadClient's process is gone: send on the results in its spill file; later, answer
+        what it ran whose result the Sender never got."""
+        self._recover(self._spill_path(workload.incarnation))
         if any(inc == workload.incarnation for inc, _ in self.unconfirmed.values()):
             self.wakeupAfter(timedelta(seconds=ORPHAN_GRACE), ("orphans", workload.incarnation))
+
+    def _spill_path(self, incarnation: int) -> Optional[str]:
+        return os.path.join(self.spill_dir, str(incarnation)) if self.spill_dir else None
+
+    def _recover(self, *paths: Optional[str]) -> None:
+        """Send on each result in these spill files whose delivery the Sender has not reported."""
+        for path in paths:
+            found = [r for r in (read_spill(path) if path else ()) if self.unconfirmed.pop(r.ins_id, None) is not None]
+            if found and self.sender is not None:
+                self.send(self.sender, TaskResGroup(tuple(found)))
 
     def _answer_orphans(self, incarnation: Optional[int], kind: str, reason: str) -> None:
         """Answer unconfirmed tasks of ``incarnation`` (all, if ``None``); the Sender drops a second answer."""
@@ -348,15 +378,28 @@ class LeadClient(SafeActor):
         items = batch.tasks if isinstance(batch.tasks, (tuple, list)) else ()
         if not isinstance(batch.tasks, (tuple, list)):
             self._bad_input(f"a TaskInsBatch whose tasks are a {type(batch.tasks).__name__}")
+        touched: Dict[WorkloadId, _Workload] = {}
         new_workloads: List[TaskIns] = []
         for item in items:
             if isinstance(item, StopWorkload):
                 self._stop_workload(item.workload_id, ErrorKind.WORKLOAD_STOPPED, "the server stopped the workload")
+                continue
+            task = self._accept(item, now)
+            if task is None:
+                continue
+            if task.workload_id in self.workloads:
+                self._route(task, touched)
             else:
-                self._accept(item, now, new_workloads)
-        # Spawning costs milliseconds per process: first route what can start at once.
+                new_workloads.append(task)
+        # One message per WorkloadClient for the whole batch; spawning costs milliseconds per process,
+        # so first feed what can start at once.
+        for workload in touched.values():
+            self._feed(workload)
+        touched.clear()
         for task in new_workloads:
-            self._route(task)
+            self._route(task, touched)
+        for workload in touched.values():
+            self._feed(workload)
         if self.config is not None and self.config.long_poll:
             self._pull()
 
@@ -370,8 +413,8 @@ class LeadClient(SafeActor):
         self.counters["bad_input"] += 1
         log.error("node %r dropped malformed input from the server: %s", self.config and self.config.node_id, what)
 
-    def _accept(self, item: Any, now: float, new_workloads: List[TaskIns]) -> None:
-        """Validate and deduplicate one pulled item; route it, or defer it if its workload needs a process."""
+    def _accept(self, item: Any, now: float) -> Optional[TaskIns]:
+        """Validate and deduplicate one pulled item: the task to route, or ``None`` (answered or dropped)."""
         assert self.config is not None
         problem = task_ins_problem(item)
         if problem is None and item.node_id != self.config.node_id:
@@ -383,7 +426,7 @@ class LeadClient(SafeActor):
             if task_id in self.seen:
                 self.counters["duplicates"] += 1
                 log.info("task %s pulled twice; handled once", task_id)
-                return
+                return None
             self.seen[task_id] = None
             if len(self.seen) > self.config.dedupe_window:
                 self.seen.popitem(last=False)
@@ -392,18 +435,16 @@ class LeadClient(SafeActor):
                 self._answer_error(item, ErrorKind.BAD_TASK, problem)
             else:
                 self._bad_input(problem)
-            return
+            return None
         self.counters["pulled"] += 1
         task = replace(item, pulled_at=now)
         if self.stopping is not None:
             self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
-        elif task.workload_id in self.workloads:
-            self._route(task)
-        else:
-            new_workloads.append(task)
+            return None
+        return task
 
-    def _route(self, task: TaskIns) -> None:
-        """Queue ``task`` at its workload (creating the WorkloadClient if needed) and feed it."""
+    def _route(self, task: TaskIns, touched: Dict[WorkloadId, _Workload]) -> None:
+        """Queue ``task`` at its workload (creating the WorkloadClient if needed); the caller feeds ``touched``."""
         assert self.config is not None
         workload = self.workloads.get(task.workload_id)
         if workload is None:
@@ -419,7 +460,7 @@ class LeadClient(SafeActor):
             self.workloads[task.workload_id] = workload
             self._place(workload)
         workload.queue.append(task)
-        self._feed(workload)
+        touched[task.workload_id] = workload
 
     def _live(self) -> int:
         return sum(1 for w in self.workloads.values() if w.address is not None or w.waiting_spawn)
@@ -466,10 +507,7 @@ class LeadClient(SafeActor):
                 warm.incarnation, warm.slot, warm.address, warm.pid)
             workload.sent = 0
             self.counters["created"] += 1
-            self.send(warm.address, StartWorkloadClient(
-                workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
-                workload.incarnation, workload.slot,
-            ))
+            self.send(warm.address, self._start_message(workload))
             self._ask_refill()
             return
         if len(self.spawning) + len(self.warming) >= MAX_CONCURRENT_SPAWNS:
@@ -485,12 +523,13 @@ class LeadClient(SafeActor):
         workload.pid = None
         self.spawning[workload.incarnation] = workload
         self.counters["created"] += 1
-        self.send(
-            workload.address,
-            StartWorkloadClient(
-                workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
-                workload.incarnation, workload.slot,
-            ),
+        self.send(workload.address, self._start_message(workload))
+
+    def _start_message(self, workload: _Workload) -> StartWorkloadClient:
+        assert self.config is not None
+        return StartWorkloadClient(
+            workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
+            workload.incarnation, workload.slot, self._spill_path(workload.incarnation),
         )
 
     def _ask_refill(self) -> None:
@@ -519,19 +558,34 @@ class LeadClient(SafeActor):
                 self._spawn(workload)
 
     def _feed(self, workload: _Workload) -> None:
-        """Send the next queued task to a started, idle WorkloadClient (and start its deadline)."""
-        if workload.pid is None or workload.running is not None or not workload.queue:
+        """Send queued tasks, in one message, to a started WorkloadClient with room (see ``WINDOW``).
+
+        Without a slot on the task board the LeadClient could not tell which
+        task a process was running, so such a process holds one at a time.
+        """
+        if workload.pid is None or not workload.queue:
             return
-        task = workload.queue.popleft()
-        workload.running = task
-        self.unconfirmed[task.task_id] = (workload.incarnation, task)
-        workload.sent += 1
+        room = (WINDOW if workload.slot >= 0 else 1) - len(workload.running)
+        if room <= 0:
+            return
+        queue = workload.queue
+        tasks = tuple(queue.popleft() for _ in range(min(room, len(queue))))
+        for task in tasks:
+            workload.sent += 1
+            workload.running[task.task_id] = (workload.sent, task)
+            self.unconfirmed[task.task_id] = (workload.incarnation, task)
         workload.last_active = time.monotonic()
-        self.send(workload.address, task)
-        deadline = self._deadline_of(task, workload)
-        if deadline:
-            self.deadlines[task.task_id] = workload.workload_id
-            self.wakeupAfter(timedelta(seconds=deadline), ("deadline", task.task_id))
+        workload.fed_at = time.time()
+        self.send(workload.address, RunTasks(tasks))
+        self._arm_deadline(workload, tasks)
+
+    def _arm_deadline(self, workload: _Workload, tasks: Tuple[TaskIns, ...]) -> None:
+        """Watch ``workload``'s process if one of ``tasks`` (just sent to it) has a deadline."""
+        if workload.watched or not any(self._deadline_of(task, workload) for task in tasks):
+            return
+        workload.watched = True
+        wait = min(DEADLINE_POLL, min(self._deadline_of(task, workload) or DEADLINE_POLL for task in tasks))
+        self.wakeupAfter(timedelta(seconds=wait), ("deadline", workload.workload_id, workload.incarnation))
 
     def _answer_error(self, task: TaskIns, kind: str, message: str) -> None:
         self.unconfirmed.pop(task.task_id, None)
@@ -557,20 +611,19 @@ class LeadClient(SafeActor):
                 self._feed(workload)
         self._spawn_next()
 
-    def receive_TaskDone(self, message: TaskDone, sender: ActorAddress) -> None:
-        self.counters["done"] += 1
-        if not message.ok:
-            self.counters["errors"] += 1
-        self.deadlines.pop(message.ins_id, None)
+    def receive_TasksDone(self, message: TasksDone, sender: ActorAddress) -> None:
+        self.counters["done"] += len(message.ins_ids)
+        self.counters["errors"] += message.errors
         workload = self.workloads.get(message.workload_id)
-        if workload is not None and workload.running is not None and workload.running.task_id == message.ins_id:
-            workload.running = None
+        live = workload is not None and workload.incarnation == message.incarnation
+        if not live:
+            workload = next((r for r in self.retiring if r.incarnation == message.incarnation), None)
+        if workload is not None:
+            for ins_id in message.ins_ids:
+                workload.running.pop(ins_id, None)
             workload.last_active = time.monotonic()
-            self._feed(workload)
-        else:
-            for retired in self.retiring:
-                if retired.running is not None and retired.running.task_id == message.ins_id:
-                    retired.running = None
+            if live:
+                self._feed(workload)
         self._unpark()
         if self.stopping is not None:
             self._maybe_finish_stop()
@@ -606,15 +659,19 @@ class LeadClient(SafeActor):
         for retired in list(self.retiring):
             if retired.address == address:
                 self.retiring.remove(retired)
+                running = self._split_running(retired)
+                if running is not None:
+                    self._answer_died(retired, running)
+                for task in retired.queue:  # it was told to exit before it started these
+                    self._answer_error(task, *retired.stop_reason)
+                retired.queue.clear()
                 self._forget_spawn(retired)
-                if retired.running is not None:
-                    self._died(retired)
                 self._ended(retired)
                 return
         for workload in list(self.workloads.values()):
             if workload.address == address:
-                self._forget_spawn(workload)
                 self._died(workload)
+                self._forget_spawn(workload)
                 self._ended(workload)
                 return
 
@@ -627,23 +684,49 @@ class LeadClient(SafeActor):
             self._spawn_next()
 
     def _died(self, workload: _Workload) -> None:
-        """A WorkloadClient's process ended on its own: answer its running task, restart its queue."""
-        task = workload.running
-        if task is None:  # idle: nothing is lost (Thespian's shutdown stops children before parents)
-            log.info("workload %r: idle WorkloadClient (pid %s) exited", workload.workload_id, workload.pid)
+        """A WorkloadClient's process ended on its own: answer its running task, restart the rest."""
+        task = self._split_running(workload)
+        if task is None:  # between tasks: nothing is lost (Thespian's shutdown stops children before parents)
+            log.info("workload %r: WorkloadClient (pid %s) exited between tasks", workload.workload_id, workload.pid)
         else:
-            self.counters["deaths"] += 1
-            log.warning("workload %r: WorkloadClient (pid %s) exited running task %s",
-                        workload.workload_id, workload.pid, task.task_id)
-        if task is not None:
-            self.deadlines.pop(task.task_id, None)
-            self._answer_error(
-                task,
-                ErrorKind.WORKLOAD_CLIENT_DIED,
-                f"the process running workload {workload.workload_id!r} (pid {workload.pid}) exited before answering",
-            )
-        workload.running = None
+            self._answer_died(workload, task)
         self._restart(workload)
+
+    def _answer_died(self, workload: _Workload, task: TaskIns) -> None:
+        self.counters["deaths"] += 1
+        log.warning("workload %r: WorkloadClient (pid %s) exited running task %s",
+                    workload.workload_id, workload.pid, task.task_id)
+        self._answer_error(
+            task,
+            ErrorKind.WORKLOAD_CLIENT_DIED,
+            f"the process running workload {workload.workload_id!r} (pid {workload.pid}) exited before answering",
+        )
+
+    def _split_running(self, workload: _Workload) -> Optional[TaskIns]:
+        """A WorkloadClient ended or is being killed: sort out the tasks it held; return the one it was running.
+
+        By the task board: tasks it never started go back to the front of the
+        workload's queue; tasks it finished stay unconfirmed (their results are
+        on their way, in its spill file, or answered later as orphans).
+        Without a board slot it held one task, which counts as running.
+        """
+        held = list(workload.running.values())
+        workload.running.clear()
+        state = self.board.read(workload.slot) if self.board is not None else None
+        if state is None:
+            return held[0][1] if held else None
+        started, _, finished = state
+        running = None
+        unstarted = []
+        for seq, task in held:
+            if seq == started and seq > finished:
+                running = task
+            elif seq > started:
+                unstarted.append(task)
+        for task in reversed(unstarted):
+            self.unconfirmed.pop(task.task_id, None)
+            workload.queue.appendleft(task)
+        return running
 
     def _restart(self, workload: _Workload) -> None:
         """Drop ``workload``'s process; its queued tasks continue on a fresh one (or are answered when stopping)."""
@@ -665,27 +748,42 @@ class LeadClient(SafeActor):
         if self.stopping is not None:
             self._maybe_finish_stop()
 
-    def _deadline(self, task_id: str) -> None:
-        workload_id = self.deadlines.pop(task_id, None)
-        workload = self.workloads.get(workload_id) if workload_id is not None else None
-        if workload is None or workload.running is None or workload.running.task_id != task_id:
-            return  # finished in time
-        deadline = self._deadline_of(workload.running, workload)
-        wait = self._deadline_wait(workload, deadline)
-        if wait is None:
-            return  # it finished; its TaskDone is on its way
-        if wait > 0:  # it started late (or not yet): the deadline counts from its real start
-            self.deadlines[task_id] = workload.workload_id
-            self.wakeupAfter(timedelta(seconds=wait), ("deadline", task_id))
+    def _deadline(self, workload_id: WorkloadId, incarnation: int) -> None:
+        """Check the task ``workload``'s process runs against its deadline; kill the process if it is past.
+
+        The deadline counts from the handler's real start, read on the task
+        board; without a board slot (one task at a time), from when it was sent.
+        """
+        workload = self.workloads.get(workload_id)
+        if workload is None or workload.incarnation != incarnation:
+            return
+        workload.watched = False
+        if not workload.running:
+            return  # nothing held: the next RunTasks starts the watch again
+        state = self.board.read(workload.slot) if self.board is not None else None
+        if state is None:
+            seq, task = next(iter(workload.running.values()))
+            started_at = workload.fed_at
+        else:
+            started, started_at, finished = state
+            entry = next((e for e in workload.running.values() if e[0] == started), None)
+            if started <= finished or entry is None:  # between two tasks: look again soon
+                self._watch(workload, DEADLINE_POLL)
+                return
+            seq, task = entry
+        deadline = self._deadline_of(task, workload)
+        left = DEADLINE_POLL if deadline is None else started_at + deadline - time.time()
+        if left > 0:
+            self._watch(workload, left)
             return
         if workload.pid is not None and not process_alive(workload.pid):
             # It died on its own and Thespian has not told us yet (its notice queues behind this timer).
-            self._forget_spawn(workload)
             self._died(workload)
-            self.retiring.append(replace(workload, running=None))  # absorb its late ChildActorExited
+            self._forget_spawn(workload)
+            self._ended(workload)
+            self.retiring.append(workload)  # absorbs its late ChildActorExited
             return
-        task = workload.running
-        workload.running = None
+        self._split_running(workload)  # ``task`` is the one it runs; those after it go to a fresh process
         self.counters["deadline_kills"] += 1
         self._answer_error(
             task,
@@ -693,26 +791,18 @@ class LeadClient(SafeActor):
             f"the handler ran past its deadline of {deadline} s; its process (pid {workload.pid}) was killed",
         )
         log.warning("workload %r: task %s exceeded its %s s deadline; killing pid %s",
-                    workload.workload_id, task_id, deadline, workload.pid)
+                    workload.workload_id, task.task_id, deadline, workload.pid)
         self._kill(workload)
         self._ended(workload)
         self.retiring.append(workload)  # its ChildActorExited must not answer anything twice
         self._restart(workload)
 
+    def _watch(self, workload: _Workload, wait: float) -> None:
+        workload.watched = True
+        self.wakeupAfter(timedelta(seconds=max(0.0, wait)), ("deadline", workload.workload_id, workload.incarnation))
+
     def _deadline_of(self, task: TaskIns, workload: _Workload) -> Optional[float]:
         return task.deadline_s or workload.app.deadline_s or (self.config.task_deadline_s if self.config else None)
-
-    def _deadline_wait(self, workload: _Workload, deadline: Optional[float]) -> Optional[float]:
-        """Seconds until the running task is past ``deadline`` by the task board (0: now; None: it finished)."""
-        state = self.board.read(workload.slot) if self.board is not None else None
-        if state is None or deadline is None:
-            return 0.0  # no board: the LeadClient's own clock already said so
-        started, started_at, finished = state
-        if finished >= workload.sent:
-            return None
-        if started < workload.sent:
-            return min(deadline, 0.5)  # not started yet: look again soon
-        return max(0.0, started_at + deadline - time.time())
 
     def _kill(self, workload: _Workload) -> None:
         """SIGKILL a WorkloadClient: a handler that is stuck never reads ``ActorExitRequest``."""
@@ -727,7 +817,10 @@ class LeadClient(SafeActor):
                 pass
 
     def _retire(self, workload: _Workload) -> None:
-        """Ask an idle or busy WorkloadClient to exit after its running task; forget the workload."""
+        """Ask an idle or busy WorkloadClient to exit after its running task; forget the workload.
+
+        Tasks it holds but has not started when it exits get ``workload.stop_reason``.
+        """
         self.counters["stopped"] += 1
         if self.workloads.get(workload.workload_id) is workload:
             del self.workloads[workload.workload_id]
@@ -748,6 +841,7 @@ class LeadClient(SafeActor):
         for task in workload.queue:
             self._answer_error(task, kind, reason)
         workload.queue.clear()
+        workload.stop_reason = (kind, reason)
         self._retire(workload)
         self._unpark()
         return True
@@ -826,22 +920,10 @@ class LeadClient(SafeActor):
         if self.stop_finished:
             return
         self.stop_finished = True
-        for workload in list(self.workloads.values()):
-            for task in workload.queue:
-                self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
-            if workload.running is not None:
-                self._answer_error(
-                    workload.running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished"
-                )
-                self._kill(workload)
-            elif workload.address is not None:
-                self.send(workload.address, ActorExitRequest())
-        for retired in self.retiring:
-            if retired.running is not None:
-                self._answer_error(
-                    retired.running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished"
-                )
-                self._kill(retired)
+        for workload in self.workloads.values():
+            self._stop_process(workload, ask=True)
+        for retired in self.retiring:  # already asked to exit
+            self._stop_process(retired, ask=False)
         for warm in [*self.warm, *self.warming.values()]:
             self.send(warm.address, ActorExitRequest())
         self.warm.clear()
@@ -853,7 +935,21 @@ class LeadClient(SafeActor):
         else:
             self._flush_sender()
 
+    def _stop_process(self, workload: _Workload, ask: bool) -> None:
+        """Node stop: answer what ``workload`` has not finished, kill its process if it is running a task."""
+        running = self._split_running(workload)
+        for task in workload.queue:
+            self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
+        workload.queue.clear()
+        if running is not None:
+            self._answer_error(running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
+            self._kill(workload)
+        elif ask and workload.address is not None:
+            self.send(workload.address, ActorExitRequest())
+
     def _flush_sender(self) -> None:
+        if self.spill_dir is not None and os.path.isdir(self.spill_dir):
+            self._recover(*(os.path.join(self.spill_dir, name) for name in os.listdir(self.spill_dir)))
         self._answer_orphans(None, ErrorKind.NODE_SHUTTING_DOWN,
                              "the node stopped before the result of this task reached the Sender")
         if self.sender is not None:
@@ -876,5 +972,6 @@ class LeadClient(SafeActor):
         # Thespian stops the children after this returns; they must not be replaced, and stuck ones must die.
         self.exiting = True
         for workload in list(self.workloads.values()) + self.retiring:
-            if workload.running is not None:
+            if workload.running:
                 self._kill(workload)
+        remove_spill_dir(self.spill_dir)

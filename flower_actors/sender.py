@@ -25,7 +25,7 @@ from typing import Deque, List, Optional, Tuple
 from thespian.actors import ActorAddress, WakeupMessage
 
 from .actor_base import SafeActor
-from .control import FlushSender, SenderFlushed, SenderProgress, StartSender
+from .control import FlushSender, SenderFlushed, SenderProgress, StartSender, TaskResGroup
 from .link import LinkError, PushTaskRes, TaskResAck
 from .messages import TaskRes
 
@@ -75,6 +75,15 @@ class Sender(SafeActor):
         self._pump()
 
     def receive_TaskRes(self, result: TaskRes, sender: ActorAddress) -> None:
+        self._take(result)
+        self._pump()
+
+    def receive_TaskResGroup(self, group: TaskResGroup, sender: ActorAddress) -> None:
+        for result in group.results:
+            self._take(result)
+        self._pump()
+
+    def _take(self, result: TaskRes) -> None:
         if result.ins_id in self.answered:
             log.info("dropped a second answer to task %s (%s)", result.ins_id, result.error or "ok")
             return
@@ -86,7 +95,6 @@ class Sender(SafeActor):
         if not self.report_pending:  # the LeadClient hears of it with the next ack, or at the latest then
             self.report_pending = True
             self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _REPORT)
-        self._pump()
 
     def _pump(self) -> None:
         start = self.start

@@ -2,7 +2,8 @@
 
 It reports its pid, loads the workload's app once, runs the handler for
 each ``TaskIns`` in arrival order, sends the ``TaskRes`` straight to the
-Sender and then tells the LeadClient the task is done. Nothing a handler
+Sender and then tells the LeadClient which tasks are done. Short tasks run
+back to back and their results travel together (``SLICE``). Nothing a handler
 does escapes: an exception (even ``SystemExit``), an unknown message type,
 content that cannot be unpickled or a result that cannot be pickled becomes
 an error result, and the handler never runs twice.
@@ -18,33 +19,41 @@ import signal
 import time
 from collections import deque
 from datetime import timedelta
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
 from . import task_board
 from .actor_base import SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
-from .control import PrewarmWorkloadClient, StartWorkloadClient, TaskDone, WorkloadClientStarted
+from .control import (
+    PrewarmWorkloadClient,
+    RunTasks,
+    StartWorkloadClient,
+    TaskResGroup,
+    TasksDone,
+    WorkloadClientStarted,
+)
 from .errors import AppLoadError, ErrorKind
 from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
+from .spill import SpillWriter
 
 __all__ = ["WorkloadClient"]
 
 log = logging.getLogger(__name__)
 
-MAX_SEND_WAIT = 0.02
-"""Longest a task waits for this process's earlier messages to be delivered before it starts anyway
-(a congested Sender can take longer to acknowledge; the LeadClient then still answers every task)."""
+SLICE = 0.002
+"""Seconds a WorkloadClient runs tasks back to back before their results leave together; a task that
+runs longer ends its slice, so its result leaves at once (results of short tasks travel in groups)."""
 
-_SENDS_DONE = "sends-done"
+_CONTINUE = "continue"
 
 
 def _sends_pending(actor: Any) -> bool:
     """Whether this actor's Thespian transport still has messages not acknowledged (Thespian 4 internals)."""
     transport = getattr(getattr(actor, "_myRef", None), "transport", None)
     if transport is None:
-        return False
+        return True  # unknown: treat every result as at risk
     return bool(getattr(transport, "_aTB_numPendingTransmits", 0) or getattr(transport, "_aTB_queuedPendingTransmits", ()))
 
 
@@ -74,10 +83,13 @@ class WorkloadClient(SafeActor):
         self.app_error: Optional[TaskError] = None
         self.pid = os.getpid()
         self.prewarmed = False
-        self.seq = 0  # tasks received; the LeadClient counts the same way
+        self.seq = 0  # tasks started; the LeadClient numbers the tasks it sends the same way
         self.waiting: Deque[TaskIns] = deque()
-        self.waiting_since = time.monotonic()  # when the last task finished (the send wait counts from it)
-        self.deferred = False  # a wakeup will try the next task again
+        self.continuing = False  # a zero-delay wakeup will run the next slice
+        self.unsent: List[TaskRes] = []  # results of the slice running now
+        self.in_transit: List[TaskRes] = []  # results handed to Thespian, maybe not yet acknowledged
+        self.spilled = 0  # how many of in_transit + unsent the spill file holds
+        self.spill: Optional[SpillWriter] = None
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
@@ -91,6 +103,7 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
+        self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
         # Report the pid before importing user code: an import that hangs can then still be killed.
         if not self.prewarmed:
@@ -104,60 +117,79 @@ class WorkloadClient(SafeActor):
         except BaseException as exc:  # an app that calls sys.exit() or worse while loading
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
 
-    def receive_TaskIns(self, task: TaskIns, sender: ActorAddress) -> None:
-        self.waiting.append(task)
-        self._next()
+    def receive_RunTasks(self, message: RunTasks, sender: ActorAddress) -> None:
+        self.waiting.extend(message.tasks)
+        self._slice()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _SENDS_DONE:
-            self.deferred = False
-            self._next()
+        if message.payload == _CONTINUE:
+            self.continuing = False
+            self._slice()
 
-    def _next(self) -> None:
-        """Start the next task, but not while this process still holds messages it has not delivered.
+    def _slice(self) -> None:
+        """Run waiting tasks back to back for up to ``SLICE`` seconds, then send their results together.
 
-        Thespian transmits only between handler calls and waits for each
-        message's acknowledgement before sending the next on a connection. A
-        result still queued here when a handler starts would die with the
-        process if that handler hangs or crashes, so the task waits (through
-        zero-delay wakeups, which let the transport run) until every send is
-        acknowledged, for at most ``MAX_SEND_WAIT`` seconds.
+        Between slices a zero-delay wakeup lets Thespian's transport run, so
+        results leave while later tasks wait; their order is kept.
         """
-        if self.deferred or not self.waiting:
-            return
-        if _sends_pending(self) and time.monotonic() - self.waiting_since < MAX_SEND_WAIT:
-            self.deferred = True
-            self.wakeupAfter(timedelta(0), _SENDS_DONE)
-            return
-        self._run_task(self.waiting.popleft())
-        self.waiting_since = time.monotonic()
-        if self.waiting:
-            self._next()
-
-    def _run_task(self, task: TaskIns) -> None:
         start = self.start
-        if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
-            log.error("WorkloadClient got task %s before it was started", task.task_id)
+        if self.continuing or not self.waiting:
             return
+        if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
+            log.error("WorkloadClient got %d task(s) before it was started", len(self.waiting))
+            return
+        began = time.monotonic()
+        errors = 0
+        while self.waiting:
+            self._secure_results()
+            result = self._run_task(self.waiting.popleft(), start)
+            self.unsent.append(result)
+            errors += result.error is not None
+            if time.monotonic() - began >= SLICE:
+                break
+        results, self.unsent = self.unsent, []
+        self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
+        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, tuple(r.ins_id for r in results), errors))
+        self.in_transit.extend(results)
+        if self.waiting:
+            self.continuing = True
+            self.wakeupAfter(timedelta(0), _CONTINUE)
+
+    def _secure_results(self) -> None:
+        """Before a handler starts: every earlier result is acknowledged or in the spill file.
+
+        A result still inside this process would die with it if the next
+        handler crashes or hangs until it is killed; the LeadClient reads the
+        spill file of a process that ended (see ``spill``).
+        """
+        if self.in_transit and not self.unsent and not _sends_pending(self):
+            self.in_transit.clear()
+            self.spilled = 0
+            if self.spill is not None:
+                self.spill.clear()
+        at_risk = len(self.in_transit) + len(self.unsent)
+        if self.spill is not None and at_risk > self.spilled:
+            self.spill.write((self.in_transit + self.unsent)[self.spilled:])
+            self.spilled = at_risk
+
+    def _run_task(self, task: TaskIns, start: StartWorkloadClient) -> TaskRes:
         self.seq += 1
         board = task_board.CURRENT
         if board is not None:
             board.started(start.board_slot, self.seq)
         started_at = time.time()
         payload, error, ran = self._run(task)
-        finished_at = time.time()
         result = TaskRes.answer(
             task,
             payload=payload,
             error=error,
             started_at=started_at if ran else None,
-            finished_at=finished_at,
+            finished_at=time.time(),
             handler_pid=self.pid,
         )
-        self.send(start.sender, result)
-        self.send(start.lead, TaskDone(task.workload_id, task.task_id, error is None))
         if board is not None:
             board.finished(start.board_slot, self.seq)
+        return result
 
     def _run(self, task: TaskIns) -> Tuple[Optional[bytes], Optional[TaskError], bool]:
         """Run the handler; return (result payload, error, whether the handler ran)."""
