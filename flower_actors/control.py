@@ -215,11 +215,6 @@ class PrewarmWorkloadClient:
 
 
 @dataclass(frozen=True)
-class RefillWarmPool:
-    """LeadClient → itself: start WorkloadClients up to the warm pool's size (after the current batch)."""
-
-
-@dataclass(frozen=True)
 class WorkloadClientStarted:
     """WorkloadClient → LeadClient: running in process ``pid`` (sent before the app is loaded).
 

@@ -27,6 +27,7 @@ Faults, and what every accepted task gets:
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import math
@@ -51,7 +52,6 @@ from .control import (
     NodeStatus,
     NodeStopped,
     PrewarmWorkloadClient,
-    RefillWarmPool,
     RegisterWorkload,
     SenderFlushed,
     SenderProgress,
@@ -73,7 +73,7 @@ from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
 from .sender import Sender
 from .spill import make_spill_dir, read_spill, remove_spill_dir
 from .system import process_alive
-from .workload_client import WorkloadClient
+from .workload_client import TRANSPORT_PAUSE, WorkloadClient
 
 __all__ = ["LeadClient"]
 
@@ -86,6 +86,9 @@ MAX_CONCURRENT_SPAWNS = 64
 connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
 DEADLINE_POLL = 0.5
 """Longest gap between two deadline checks of a process that holds tasks with a deadline."""
+SPAWN_TURN = 2
+"""WorkloadClients forked per turn: a fork costs the LeadClient milliseconds, so between turns its
+transport runs and it handles what arrived meanwhile (first tasks go to processes that just started)."""
 HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
@@ -100,6 +103,7 @@ _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
 _FLUSH_SENDER = "flush-sender"
+_SPAWN = "spawn"
 
 
 @dataclass
@@ -166,7 +170,7 @@ class LeadClient(SafeActor):
         self.unconfirmed: Dict[str, Tuple[int, TaskIns]] = {}
         self.warm: Deque[_Warm] = deque()  # started and reported their pid
         self.warming: Dict[int, _Warm] = {}  # incarnation -> started, pid not reported yet
-        self.refill_pending = False
+        self.spawn_pending = False
         self.board: Optional[task_board.TaskBoard] = None
         self.spill_dir: Optional[str] = None
         self.seen: "OrderedDict[str, None]" = OrderedDict()
@@ -222,7 +226,7 @@ class LeadClient(SafeActor):
         self.spill_dir = make_spill_dir()
         self._start_sender()
         self.anchor = time.time()
-        self._ask_refill()
+        self._ask_spawn()
         self._pull()
         if not message.config.long_poll:
             self._arm_tick()
@@ -330,6 +334,8 @@ class LeadClient(SafeActor):
         elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "orphans":
             self._answer_orphans(payload[1], ErrorKind.WORKLOAD_CLIENT_DIED,
                                  "the handler finished but its result did not leave the process before it ended")
+        elif payload == _SPAWN:
+            self._spawn_turn()
         elif payload == _FLUSH_SENDER:
             self._flush_sender()
 
@@ -498,7 +504,7 @@ class LeadClient(SafeActor):
             self._feed(workload)
 
     def _spawn(self, workload: _Workload) -> None:
-        """Give the workload a warm WorkloadClient, or create one now, or queue it if too many are starting."""
+        """Give the workload a warm WorkloadClient now, or queue it for the next spawning turn."""
         assert self.config is not None and self.sender is not None
         if self.warm:
             warm = self.warm.popleft()
@@ -508,22 +514,38 @@ class LeadClient(SafeActor):
             workload.sent = 0
             self.counters["created"] += 1
             self.send(warm.address, self._start_message(workload))
-            self._ask_refill()
-            return
-        if len(self.spawning) + len(self.warming) >= MAX_CONCURRENT_SPAWNS:
-            if not workload.waiting_spawn:
-                workload.waiting_spawn = True
-                self.spawn_queue.append(workload)
-            return
+        elif not workload.waiting_spawn:
+            workload.waiting_spawn = True
+            self.spawn_queue.append(workload)
+        self._ask_spawn()
+
+    def _create(self, workload: _Workload) -> None:
+        """Fork a WorkloadClient for ``workload`` (it reports its pid with ``WorkloadClientStarted``)."""
         workload.waiting_spawn = False
         workload.incarnation = next(self.incarnations)
         workload.slot = self.board.allocate() if self.board is not None else -1
         workload.sent = 0
-        workload.address = self.createActor(WorkloadClient)
+        workload.address = self._fork()
         workload.pid = None
         self.spawning[workload.incarnation] = workload
         self.counters["created"] += 1
         self.send(workload.address, self._start_message(workload))
+
+    def _fork(self) -> ActorAddress:
+        """Create a WorkloadClient process with every object of this one frozen for its garbage collector.
+
+        A forked child shares its parent's memory until it writes to it, and
+        a garbage collection writes to every object it scans: a child that
+        collected the LeadClient's objects would copy most of its memory.
+        Frozen, they are never scanned in the child; the LeadClient unfreezes
+        its own right after the fork.
+        """
+        gc.freeze()
+        try:
+            address: ActorAddress = self.createActor(WorkloadClient)
+        finally:
+            gc.unfreeze()
+        return address
 
     def _start_message(self, workload: _Workload) -> StartWorkloadClient:
         assert self.config is not None
@@ -532,30 +554,37 @@ class LeadClient(SafeActor):
             workload.incarnation, workload.slot, self._spill_path(workload.incarnation),
         )
 
-    def _ask_refill(self) -> None:
-        """Refill the warm pool after the message at hand (so a batch is routed before any fork)."""
-        if not self.refill_pending and self.config is not None and self.config.warm_pool > 0:
-            self.refill_pending = True
-            self.send(self.myAddress, RefillWarmPool())
+    def _ask_spawn(self) -> None:
+        """Take a spawning turn once the transport has run (see ``SPAWN_TURN``)."""
+        if not self.spawn_pending and self.config is not None:
+            self.spawn_pending = True
+            self.wakeupAfter(TRANSPORT_PAUSE, _SPAWN)
 
-    def receive_RefillWarmPool(self, message: RefillWarmPool, sender: ActorAddress) -> None:
-        self.refill_pending = False
+    def _starting(self) -> int:
+        return len(self.spawning) + len(self.warming)
+
+    def _spawn_turn(self) -> None:
+        """Fork up to ``SPAWN_TURN`` WorkloadClients: first for waiting workloads, then for the warm pool."""
+        self.spawn_pending = False
         config = self.config
-        if config is None or self.stopping is not None or self.exiting:
+        if config is None or self.exiting:
             return
-        while (len(self.warm) + len(self.warming) < config.warm_pool and not self.spawn_queue
-               and len(self.spawning) + len(self.warming) < MAX_CONCURRENT_SPAWNS):
-            warm = _Warm(self.createActor(WorkloadClient), next(self.incarnations),
+        budget = SPAWN_TURN
+        while budget and self.spawn_queue and self._starting() < MAX_CONCURRENT_SPAWNS:
+            workload = self.spawn_queue.popleft()
+            if workload.waiting_spawn and self.workloads.get(workload.workload_id) is workload:
+                self._create(workload)
+                budget -= 1
+        while (budget and not self.spawn_queue and self.stopping is None
+               and len(self.warm) + len(self.warming) < config.warm_pool and self._starting() < MAX_CONCURRENT_SPAWNS):
+            warm = _Warm(self._fork(), next(self.incarnations),
                          self.board.allocate() if self.board is not None else -1)
             self.warming[warm.incarnation] = warm
             module = config.default_app.ref.partition(":")[0] if config.default_app else None
             self.send(warm.address, PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, module))
-
-    def _spawn_next(self) -> None:
-        while self.spawn_queue and len(self.spawning) + len(self.warming) < MAX_CONCURRENT_SPAWNS:
-            workload = self.spawn_queue.popleft()
-            if workload.waiting_spawn and self.workloads.get(workload.workload_id) is workload:
-                self._spawn(workload)
+            budget -= 1
+        if not budget:
+            self._ask_spawn()  # more may be due: another turn once the waiting messages are handled
 
     def _feed(self, workload: _Workload) -> None:
         """Send queued tasks, in one message, to a started WorkloadClient with room (see ``WINDOW``).
@@ -600,7 +629,7 @@ class LeadClient(SafeActor):
         if warm is not None:
             warm.pid = message.pid
             self.warm.append(warm)
-            self._spawn_next()
+            self._ask_spawn()
             return
         workload = self.spawning.pop(message.incarnation, None)
         if workload is not None:
@@ -609,7 +638,7 @@ class LeadClient(SafeActor):
                 self._kill(workload)
             else:
                 self._feed(workload)
-        self._spawn_next()
+        self._ask_spawn()
 
     def receive_TasksDone(self, message: TasksDone, sender: ActorAddress) -> None:
         self.counters["done"] += len(message.ins_ids)
@@ -654,7 +683,7 @@ class LeadClient(SafeActor):
                     self.warming.pop(warm.incarnation, None)
                     if self.board is not None:
                         self.board.release(warm.slot)
-                    self._ask_refill()
+                    self._ask_spawn()
                     return
         for retired in list(self.retiring):
             if retired.address == address:
@@ -681,7 +710,7 @@ class LeadClient(SafeActor):
             self.board.release(workload.slot)
             workload.slot = -1
         if self.spawning.pop(workload.incarnation, None) is not None:
-            self._spawn_next()
+            self._ask_spawn()
 
     def _died(self, workload: _Workload) -> None:
         """A WorkloadClient's process ended on its own: answer its running task, restart the rest."""

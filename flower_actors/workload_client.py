@@ -46,6 +46,10 @@ SLICE = 0.002
 """Seconds a WorkloadClient runs tasks back to back before their results leave together; a task that
 runs longer ends its slice, so its result leaves at once (results of short tasks travel in groups)."""
 
+TRANSPORT_PAUSE = timedelta(seconds=0.0005)
+"""How long an actor that continues its own work pauses so Thespian's transport runs: sends go out,
+acknowledgements and messages come in. (With a zero-delay wakeup Thespian skips its transport.)"""
+
 _CONTINUE = "continue"
 
 
@@ -129,8 +133,8 @@ class WorkloadClient(SafeActor):
     def _slice(self) -> None:
         """Run waiting tasks back to back for up to ``SLICE`` seconds, then send their results together.
 
-        Between slices a zero-delay wakeup lets Thespian's transport run, so
-        results leave while later tasks wait; their order is kept.
+        Between slices a short pause lets Thespian's transport run, so results
+        leave while later tasks wait; their order is kept.
         """
         start = self.start
         if self.continuing or not self.waiting:
@@ -153,7 +157,7 @@ class WorkloadClient(SafeActor):
         self.in_transit.extend(results)
         if self.waiting:
             self.continuing = True
-            self.wakeupAfter(timedelta(0), _CONTINUE)
+            self.wakeupAfter(TRANSPORT_PAUSE, _CONTINUE)
 
     def _secure_results(self) -> None:
         """Before a handler starts: every earlier result is acknowledged or in the spill file.
