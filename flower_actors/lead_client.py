@@ -27,7 +27,6 @@ Faults, and what every accepted task gets:
 
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
 import math
@@ -525,27 +524,11 @@ class LeadClient(SafeActor):
         workload.incarnation = next(self.incarnations)
         workload.slot = self.board.allocate() if self.board is not None else -1
         workload.sent = 0
-        workload.address = self._fork()
+        workload.address = self.createActor(WorkloadClient)
         workload.pid = None
         self.spawning[workload.incarnation] = workload
         self.counters["created"] += 1
         self.send(workload.address, self._start_message(workload))
-
-    def _fork(self) -> ActorAddress:
-        """Create a WorkloadClient process with every object of this one frozen for its garbage collector.
-
-        A forked child shares its parent's memory until it writes to it, and
-        a garbage collection writes to every object it scans: a child that
-        collected the LeadClient's objects would copy most of its memory.
-        Frozen, they are never scanned in the child; the LeadClient unfreezes
-        its own right after the fork.
-        """
-        gc.freeze()
-        try:
-            address: ActorAddress = self.createActor(WorkloadClient)
-        finally:
-            gc.unfreeze()
-        return address
 
     def _start_message(self, workload: _Workload) -> StartWorkloadClient:
         assert self.config is not None
@@ -577,7 +560,7 @@ class LeadClient(SafeActor):
                 budget -= 1
         while (budget and not self.spawn_queue and self.stopping is None
                and len(self.warm) + len(self.warming) < config.warm_pool and self._starting() < MAX_CONCURRENT_SPAWNS):
-            warm = _Warm(self._fork(), next(self.incarnations),
+            warm = _Warm(self.createActor(WorkloadClient), next(self.incarnations),
                          self.board.allocate() if self.board is not None else -1)
             self.warming[warm.incarnation] = warm
             module = config.default_app.ref.partition(":")[0] if config.default_app else None
