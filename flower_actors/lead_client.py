@@ -369,6 +369,7 @@ class LeadClient(SafeActor):
         if self.stopping is not None and time.time() >= self.stopping[1]:
             self._finish_stop()
         else:
+            self._find_unreported_deaths()
             self._stop_idle_workloads()
             if self.paused and self.config is not None and self.config.long_poll:
                 self._pull()
@@ -651,7 +652,23 @@ class LeadClient(SafeActor):
             self._pull()
 
     def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
-        address = message.childAddress
+        self._child_gone(message.childAddress)
+
+    def _find_unreported_deaths(self) -> None:
+        """Handle processes holding tasks that ended without a ``ChildActorExited``.
+
+        Thespian misses some deaths (several children ending at once): their
+        tasks would wait forever. The process of a busy workload is checked
+        every ``HOUSEKEEPING_PERIOD``; a late notice finds nothing to do.
+        """
+        for workload in [*self.workloads.values(), *self.retiring]:
+            if workload.running and workload.pid is not None and workload.address is not None \
+                    and not process_alive(workload.pid):
+                log.warning("workload %r: WorkloadClient (pid %s) ended without notice", workload.workload_id,
+                            workload.pid)
+                self._child_gone(workload.address)
+
+    def _child_gone(self, address: ActorAddress) -> None:
         if address == self.sender:
             if self.exiting or self.stopping is not None:
                 return
@@ -788,12 +805,8 @@ class LeadClient(SafeActor):
         if left > 0:
             self._watch(workload, left)
             return
-        if workload.pid is not None and not process_alive(workload.pid):
-            # It died on its own and Thespian has not told us yet (its notice queues behind this timer).
-            self._died(workload)
-            self._forget_spawn(workload)
-            self._ended(workload)
-            self.retiring.append(workload)  # absorbs its late ChildActorExited
+        if workload.pid is not None and workload.address is not None and not process_alive(workload.pid):
+            self._child_gone(workload.address)  # it died on its own, and Thespian has not said so (yet)
             return
         self._split_running(workload)  # ``task`` is the one it runs; those after it go to a fresh process
         self.counters["deadline_kills"] += 1

@@ -1,6 +1,6 @@
 """``TaskBoard``: shared memory where each WorkloadClient shows what it is running.
 
-A busy LeadClient reads its messages late: a ``TaskDone`` may wait in its
+A busy LeadClient reads its messages late: a ``TasksDone`` may wait in its
 socket while a deadline timer fires, and a task it sent may not have
 started yet because the child process has had no CPU. To judge a
 deadline by facts, the LeadClient creates an anonymous shared ``mmap``

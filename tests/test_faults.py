@@ -318,8 +318,8 @@ def test_short_soak_answers_every_task_once_with_the_right_kind() -> None:
 
 def test_results_finished_before_a_hang_are_never_lost(node: Node) -> None:
     # Thespian sends only between handler calls: a result still queued in a process whose next handler
-    # hangs would die with it. The WorkloadClient starts a task only once its earlier sends went out,
-    # and the LeadClient answers any result that never left an ended process.
+    # hangs would die with it. The WorkloadClient writes such results to its spill file before it starts
+    # the next task, and the LeadClient sends them on when it kills the process.
     fed = node(app="tests.apps:Faulty", long_poll=True, task_deadline_s=0.4)
     plan = ["ok", "ok", "ok", "hang", "ok"]
     tasks = [TaskIns.create(w, action) for w in range(6) for action in plan]
@@ -328,6 +328,42 @@ def test_results_finished_before_a_hang_are_never_lost(node: Node) -> None:
 
     kinds = [r.error.kind if r.error else "ok" for r in results]
     assert kinds == ["ok", "ok", "ok", ErrorKind.DEADLINE_EXCEEDED, "ok"] * 6
+
+
+def test_results_finished_before_a_crash_arrive_and_unstarted_tasks_run_on(node: Node) -> None:
+    # Short tasks run back to back in one slice, so the first two results are still inside the
+    # process when the third task kills it: they come back from its spill file, and the two tasks
+    # it had received but not started run in a fresh process.
+    fed = node(app="tests.apps:Faulty", long_poll=True)
+    plan = ["ok", "ok", "exit", "ok", "ok"]
+    tasks = [TaskIns.create(w, action) for w in range(6) for action in plan]
+
+    results = fed.driver().run(tasks, timeout=60)
+
+    kinds = [r.error.kind if r.error else "ok" for r in results]
+    assert kinds == ["ok", "ok", ErrorKind.WORKLOAD_CLIENT_DIED, "ok", "ok"] * 6
+    for w in range(6):
+        before, after = results[5 * w].content["pid"], results[5 * w + 3].content["pid"]
+        assert results[5 * w + 1].content["pid"] == before and results[5 * w + 4].content["pid"] == after
+        assert before != after
+
+
+def test_spill_file_round_trip_skips_a_torn_record(tmp_path: Path) -> None:
+    from flower_actors.spill import SpillWriter, read_spill
+
+    answers = [TaskRes.answer(TaskIns.create(1, i), payload=dump_content(i)) for i in range(3)]
+    writer = SpillWriter(str(tmp_path / "7"))
+    writer.write(answers[:1])
+    writer.clear()
+    writer.write(answers[1:])
+    with open(tmp_path / "7", "ab") as f:
+        f.write(b"\x40\x00\x00\x00torn")  # a record cut short by the process's death
+
+    recovered = read_spill(str(tmp_path / "7"))
+
+    assert [r.ins_id for r in recovered] == [a.ins_id for a in answers[1:]]
+    assert [r.content for r in recovered] == [1, 2]
+    assert not (tmp_path / "7").exists() and read_spill(str(tmp_path / "7")) == []
 
 
 def test_actors_die_with_a_creator_that_is_killed(tmp_path: Path) -> None:
