@@ -12,7 +12,8 @@ process ends, the LeadClient reads its file and sends on the results whose
 delivery the Sender never reported; the Sender drops any second copy.
 
 The files live in a directory of the node (``/dev/shm`` when it exists, so
-they never touch a disk) that the LeadClient removes when it exits.
+they never touch a disk) that the LeadClient removes when it exits; one left
+by a LeadClient that was killed is removed by the next one on the host.
 """
 
 from __future__ import annotations
@@ -34,17 +35,36 @@ log = logging.getLogger(__name__)
 _LENGTH = struct.Struct("<I")
 
 
+_PREFIX = "flower-actors-spill-"
+
+
 def make_spill_dir() -> Optional[str]:
-    """A fresh private directory for a node's spill files, or ``None`` if none can be made."""
-    for parent in ("/dev/shm", None):
-        if parent is not None and not os.access(parent, os.W_OK):
+    """A fresh private directory for this process's spill files, or ``None`` if none can be made.
+
+    Directories left by LeadClients that were killed (their pid is in the
+    name) are removed first.
+    """
+    for parent in ("/dev/shm", tempfile.gettempdir()):
+        if not os.access(parent, os.W_OK):
             continue
+        _remove_stale(parent)
         try:
-            return tempfile.mkdtemp(prefix="flower-actors-spill-", dir=parent)
+            return tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=parent)
         except OSError:
             continue
     log.warning("no directory for result spill files: a result may die with a crashing process")
     return None
+
+
+def _remove_stale(parent: str) -> None:
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_PREFIX):].partition("-")[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
 def remove_spill_dir(path: Optional[str]) -> None:

@@ -366,6 +366,33 @@ def test_spill_file_round_trip_skips_a_torn_record(tmp_path: Path) -> None:
     assert not (tmp_path / "7").exists() and read_spill(str(tmp_path / "7")) == []
 
 
+def test_spill_directory_is_removed_with_the_node_and_after_a_kill() -> None:
+    import glob
+    import os
+    import tempfile
+
+    from flower_actors.spill import make_spill_dir
+
+    def spill_dirs(pid: int) -> List[str]:
+        return [p for parent in ("/dev/shm", tempfile.gettempdir())
+                for p in glob.glob(f"{parent}/flower-actors-spill-{pid}-*")]
+
+    with run_node(NodeConfig(app=AppSpec("tests.apps:Recorder")), system=SystemConfig()) as fed:
+        lead_pid = fed.started[0].pid
+        fed.driver().run([TaskIns.create(1, "x")], timeout=30)
+        assert len(spill_dirs(lead_pid)) == 1
+    assert spill_dirs(lead_pid) == []
+
+    mine = make_spill_dir()
+    assert mine is not None
+    stale = os.path.join(os.path.dirname(mine), "flower-actors-spill-999999999-left")  # no such pid
+    os.makedirs(stale)
+    fresh = make_spill_dir()  # the next LeadClient on the host removes what a killed one left
+    assert fresh is not None and not os.path.exists(stale)
+    for path in spill_dirs(os.getpid()):
+        os.rmdir(path)
+
+
 def test_actors_die_with_a_creator_that_is_killed(tmp_path: Path) -> None:
     import signal
     import subprocess
