@@ -80,6 +80,11 @@ log = logging.getLogger(__name__)
 
 WINDOW = 64
 """Most tasks one WorkloadClient holds (running or waiting in its process); more wait here."""
+LONG_HANDLER = 0.005
+"""A WorkloadClient whose handler has run longer than this gets its next tasks when it reports, not now.
+Thespian reads a process's sockets only between handler calls, so a message to it would hold one of
+the LeadClient's 20 transmit slots (Thespian's ``MAX_PENDING_TRANSMITS``) until the handler ends;
+with 20 held, every other send of the LeadClient (tasks to idle processes, pulls) would wait."""
 MAX_CONCURRENT_SPAWNS = 64
 """WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
 connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
@@ -579,7 +584,7 @@ class LeadClient(SafeActor):
         if workload.pid is None or not workload.queue:
             return
         room = (WINDOW if workload.slot >= 0 else 1) - len(workload.running)
-        if room <= 0:
+        if room <= 0 or (workload.running and self._in_long_handler(workload)):
             return
         queue = workload.queue
         tasks = tuple(queue.popleft() for _ in range(min(room, len(queue))))
@@ -591,6 +596,14 @@ class LeadClient(SafeActor):
         workload.fed_at = time.time()
         self.send(workload.address, RunTasks(tasks))
         self._arm_deadline(workload, tasks)
+
+    def _in_long_handler(self, workload: _Workload) -> bool:
+        """Whether ``workload``'s process has been in one handler for over ``LONG_HANDLER`` seconds."""
+        state = self.board.read(workload.slot) if self.board is not None else None
+        if state is None:
+            return False
+        started, started_at, finished = state
+        return started > finished and time.time() - started_at > LONG_HANDLER
 
     def _arm_deadline(self, workload: _Workload, tasks: Tuple[TaskIns, ...]) -> None:
         """Watch ``workload``'s process if one of ``tasks`` (just sent to it) has a deadline."""

@@ -45,7 +45,7 @@ def _print_table(rows: List[Row]) -> None:
             current = row["scenario"]
             print(f"\n{current}: {MAIN_METRIC[current][1]}")
         status = f"{row['results']}/{row['tasks']} answered, {row['errors']} errors"
-        print(f"  {row['system']:28} {_cell(row):60} makespan {row['makespan_s']:8.3f} s  {status}")
+        print(f"  {row['system']:34} {_cell(row):54} makespan {row['makespan_s']:8.3f} s  {status}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

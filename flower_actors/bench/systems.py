@@ -53,15 +53,18 @@ def run_ours(
     poll: float = 1.0,
     inspect: Optional[Callable[[LocalFederation], Dict[str, Any]]] = None,
     timeout: float = 300.0,
+    warm_up: Sequence[Job] = (),
     **node_options: Any,
 ) -> RunResult:
-    """Run ``jobs`` on a fresh node; ``inspect`` is called with the node before it stops."""
+    """Run ``jobs`` on a fresh node (after ``warm_up``, not measured); ``inspect`` sees the node before it stops."""
     config = NodeConfig(
         app=AppSpec("flower_actors.bench.work:BenchClient"), long_poll=long_poll, poll_interval=poll, **node_options
     )
     extra: Dict[str, Any] = {}
     with run_node(config, system=SystemConfig()) as node:
         driver = node.driver("bench")
+        if warm_up:
+            driver.run([TaskIns.create(j.workload, (j.index, j.kind, j.amount)) for j in warm_up], timeout)
         schedule = [(j.at, TaskIns.create(j.workload, (j.index, j.kind, j.amount))) for j in jobs]
         index_of = {task.task_id: job.index for (_, task), job in zip(schedule, jobs)}
         t0 = trace_start(next(iter(node.started.values())).next_pull_at, config)
@@ -181,8 +184,9 @@ def run_raw_processes(
     poll: Optional[float],
     inspect: Optional[Callable[[List[int]], Dict[str, Any]]] = None,
     timeout: float = 300.0,
+    warm_up: Sequence[Job] = (),
 ) -> RunResult:
-    """A forked process per workload, fed through a pipe; the parent routes and collects."""
+    """A forked process per workload, fed through a pipe; the parent routes and collects (after ``warm_up``)."""
     ctx = multiprocessing.get_context("fork")
     conns: Dict[int, Connection] = {}
     procs: Dict[int, Any] = {}
@@ -191,9 +195,24 @@ def run_raw_processes(
     visible: Dict[int, float] = {}
     order = sorted(jobs, key=lambda j: _tick(j.at, poll))
     extra: Dict[str, Any] = {}
+
+    def start(workload: int) -> None:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_raw_child, args=(child,), daemon=True)
+        proc.start()
+        child.close()
+        conns[workload], procs[workload] = parent, proc
+        workload_of[parent] = workload
+
     t0 = time.time() + 0.02
     i = 0
     try:
+        for job in warm_up:
+            if job.workload not in conns:
+                start(job.workload)
+            conns[job.workload].send((job.index, job.kind, job.amount))
+            conns[job.workload].recv()
+        t0 = time.time() + 0.02
         deadline = t0 + timeout
         while len(records) < len(jobs) and time.time() < deadline:
             now = time.time()
@@ -201,12 +220,7 @@ def run_raw_processes(
                 job = order[i]
                 i += 1
                 if job.workload not in conns:
-                    parent, child = ctx.Pipe()
-                    proc = ctx.Process(target=_raw_child, args=(child,), daemon=True)
-                    proc.start()
-                    child.close()
-                    conns[job.workload], procs[job.workload] = parent, proc
-                    workload_of[parent] = job.workload
+                    start(job.workload)
                 visible[job.index] = time.time()
                 conns[job.workload].send((job.index, job.kind, job.amount))
             until_next = (t0 + _tick(order[i].at, poll) - time.time()) if i < len(order) else 0.5
