@@ -187,6 +187,8 @@ class StartWorkloadClient:
     """Its slot on the LeadClient's ``TaskBoard`` (-1: none)."""
     spill_path: Optional[str] = None
     """Where it keeps results that have not left its process yet (``spill``); ``None``: nowhere."""
+    tasks: Tuple[Any, ...] = ()
+    """Its first tasks (a warm process gets them with its start)."""
 
 
 @dataclass(frozen=True)

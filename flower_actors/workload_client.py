@@ -120,6 +120,9 @@ class WorkloadClient(SafeActor):
             log.error("workload %r: %s", message.workload_id, exc)
         except BaseException as exc:  # an app that calls sys.exit() or worse while loading
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
+        if message.tasks:
+            self.waiting.extend(message.tasks)
+            self._slice()
 
     def receive_RunTasks(self, message: RunTasks, sender: ActorAddress) -> None:
         self.waiting.extend(message.tasks)
