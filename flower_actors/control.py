@@ -172,7 +172,7 @@ class ProcessInfo:
 # Internal: LeadClient <-> WorkloadClient / Sender.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StartWorkloadClient:
     """LeadClient → new WorkloadClient: who you are and where results go."""
 
@@ -190,19 +190,28 @@ class StartWorkloadClient:
     tasks: Tuple[Any, ...] = ()
     """Its first tasks (a warm process gets them with its start)."""
 
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends
+        return f"StartWorkloadClient(workload={self.workload_id!r}, incarnation={self.incarnation}, {len(self.tasks)} tasks)"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class RunTasks:
     """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
 
     tasks: Tuple[Any, ...]
 
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends
+        return f"RunTasks({len(self.tasks)} tasks)"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class TaskResGroup:
     """WorkloadClient → Sender: results finished back to back, in one message."""
 
     results: Tuple[Any, ...]
+
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends
+        return f"TaskResGroup({len(self.results)} results)"
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,7 @@ class StartSender:
     retry_backoff_max: float = 5.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TasksDone:
     """WorkloadClient → LeadClient: these tasks finished and their results went to the Sender."""
 
@@ -248,8 +257,11 @@ class TasksDone:
     ins_ids: Tuple[str, ...]
     errors: int = 0
 
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends
+        return f"TasksDone(workload={self.workload_id!r}, {len(self.ins_ids)} tasks)"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class SenderProgress:
     """Sender → LeadClient: totals, and the ``TaskIns`` ids whose results it took since its last report."""
 
@@ -257,6 +269,9 @@ class SenderProgress:
     errors: int
     buffered: int
     received: Tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # short: Thespian formats every message it sends
+        return f"SenderProgress(pushed={self.pushed}, buffered={self.buffered}, {len(self.received)} received)"
 
 
 @dataclass(frozen=True)
