@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
 from .control import GetProcessInfo, ProcessInfo
 
-__all__ = ["SafeActor"]
+__all__ = ["TRANSPORT_PAUSE", "SafeActor"]
 
 log = logging.getLogger(__name__)
+
+TRANSPORT_PAUSE = timedelta(seconds=0.0005)
+"""How long an actor that continues its own work waits so Thespian's transport runs: sends go out,
+acknowledgements and messages come in. A zero-delay ``wakeupAfter`` (or a message to itself) would
+run the next handler with no transport step in between."""
+
 
 class SafeActor(Actor):
     """Dispatch on the message's class name; log, count and survive any fault."""

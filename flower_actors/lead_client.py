@@ -19,7 +19,9 @@ Faults, and what every accepted task gets:
   the workload's queued tasks, go to a fresh one;
 - a handler runs past its deadline: ``DeadlineExceeded``, the process is
   SIGKILLed by pid (a blocked actor never reads ``ActorExitRequest``), and
-  the queued tasks go to a fresh WorkloadClient;
+  the tasks it had not started go to a fresh WorkloadClient;
+- a process ends and Thespian never says so (several ending at once): the
+  processes of busy workloads are checked every ``HOUSEKEEPING_PERIOD``;
 - the server fails or does not answer: pulls back off exponentially
   (capped, with jitter) and resume by themselves;
 - too much in flight or unpushed: pulling pauses until there is room.
@@ -42,7 +44,7 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from . import task_board
-from .actor_base import SafeActor
+from .actor_base import TRANSPORT_PAUSE, SafeActor
 from .config import AppSpec, NodeConfig
 from .control import (
     FlushSender,
@@ -72,7 +74,7 @@ from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
 from .sender import Sender
 from .spill import make_spill_dir, read_spill, remove_spill_dir
 from .system import process_alive
-from .workload_client import TRANSPORT_PAUSE, WorkloadClient
+from .workload_client import WorkloadClient
 
 __all__ = ["LeadClient"]
 
@@ -94,7 +96,7 @@ SPAWN_TURN = 2
 """WorkloadClients forked per turn: a fork costs the LeadClient milliseconds, so between turns its
 transport runs and it handles what arrived meanwhile (first tasks go to processes that just started)."""
 HOUSEKEEPING_PERIOD = 0.5
-"""Seconds between checks for lost pulls, idle workloads and stop deadlines."""
+"""Seconds between checks for lost pulls, unreported deaths, idle workloads and stop deadlines."""
 BACKOFF_BASE = 0.1
 """First retry delay after a failed pull, doubled per failure up to ``retry_backoff_max``."""
 ORPHAN_GRACE = 0.5

@@ -18,13 +18,12 @@ import os
 import signal
 import time
 from collections import deque
-from datetime import timedelta
 from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
 from . import task_board
-from .actor_base import SafeActor
+from .actor_base import TRANSPORT_PAUSE, SafeActor
 from .apps import UnknownMessageType, WorkloadContext, load_app
 from .control import (
     PrewarmWorkloadClient,
@@ -45,10 +44,6 @@ log = logging.getLogger(__name__)
 SLICE = 0.002
 """Seconds a WorkloadClient runs tasks back to back before their results leave together; a task that
 runs longer ends its slice, so its result leaves at once (results of short tasks travel in groups)."""
-
-TRANSPORT_PAUSE = timedelta(seconds=0.0005)
-"""How long an actor that continues its own work pauses so Thespian's transport runs: sends go out,
-acknowledgements and messages come in. (With a zero-delay wakeup Thespian skips its transport.)"""
 
 _CONTINUE = "continue"
 
@@ -89,7 +84,7 @@ class WorkloadClient(SafeActor):
         self.prewarmed = False
         self.seq = 0  # tasks started; the LeadClient numbers the tasks it sends the same way
         self.waiting: Deque[TaskIns] = deque()
-        self.continuing = False  # a zero-delay wakeup will run the next slice
+        self.continuing = False  # a wakeup will run the next slice
         self.unsent: List[TaskRes] = []  # results of the slice running now
         self.in_transit: List[TaskRes] = []  # results handed to Thespian, maybe not yet acknowledged
         self.spilled = 0  # how many of in_transit + unsent the spill file holds
