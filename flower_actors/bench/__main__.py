@@ -19,7 +19,7 @@ MAIN_METRIC = {
     "overhead": ("tasks_per_s", "tasks/s"),
     "latency": ("forward_ms", "forward ms; result ms"),
     "spawn": ("spawn_ms", "first task pulled → handler start, ms"),
-    "memory": ("pss_per_client_mb", "PSS MB per client; LeadClient PSS MB"),
+    "memory": ("pss_per_client_mb", "PSS MB per client; LeadClient PSS MB; start-up cost per client"),
     "scale": ("live_workloads", "workloads answered"),
 }
 
@@ -32,7 +32,8 @@ def _cell(row: Row) -> str:
     if scenario == "spawn":
         return f"p50 {row['spawn_ms']['p50']} p99 {row['spawn_ms']['p99']}"
     if scenario == "memory":
-        return f"{row['pss_per_client_mb']} per client; LeadClient/parent {row['lead_client_pss_mb']}"
+        return (f"{row['pss_per_client_mb']} per client; LeadClient/parent {row['lead_client_pss_mb']}; "
+                f"{row['cpu_ms_per_client']} ms CPU, {row['minor_faults_per_client']} page faults per client")
     if scenario == "overhead":
         return f"{row['tasks_per_s']} (x{row['ratio_to_raw']} of raw)"
     return str(row[MAIN_METRIC[scenario][0]])

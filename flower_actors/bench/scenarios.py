@@ -57,6 +57,21 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def _cpu_and_faults(pids: Sequence[int]) -> Dict[str, Any]:
+    """Median CPU time (``/proc/<pid>/schedstat``) and minor page faults of these processes so far."""
+    cpu, faults = [], []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat") as f:
+                cpu.append(int(f.read().split()[0]) / 1e6)
+            with open(f"/proc/{pid}/stat") as f:
+                faults.append(int(f.read().rpartition(")")[2].split()[7]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return {"cpu_ms_per_client": round(percentile(cpu, 50) or 0.0, 2) if cpu else None,
+            "minor_faults_per_client": int(percentile(faults, 50) or 0) if faults else None}
+
+
 # 1. fed
 
 
@@ -192,18 +207,20 @@ def memory(quick: bool) -> List[Row]:
         status = node.status()
         pss = [_pss_kb(p) for p in status.handler_pids]
         return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
-                "lead_client_pss_mb": round(_pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss)}
+                "lead_client_pss_mb": round(_pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss),
+                **_cpu_and_faults(status.handler_pids)}
 
     def raw_memory(pids: List[int]) -> Dict[str, Any]:
         pss = [_pss_kb(p) for p in pids]
         return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2), "clients_measured": len(pss),
-                "lead_client_pss_mb": round(_pss_kb(os.getpid()) / 1024, 2)}
+                "lead_client_pss_mb": round(_pss_kb(os.getpid()) / 1024, 2), **_cpu_and_faults(pids)}
 
     runs = {
         "ours": run_ours(jobs, long_poll=True, inspect=ours_memory),
         "raw-processes": run_raw_processes(jobs, poll=None, inspect=raw_memory),
     }
-    keys = ("pss_per_client_mb", "lead_client_pss_mb", "clients_measured")
+    keys = ("pss_per_client_mb", "lead_client_pss_mb", "clients_measured", "cpu_ms_per_client",
+            "minor_faults_per_client")
     return [_row("memory", name, run, workloads, **{k: run.extra.get(k) for k in keys}) for name, run in runs.items()]
 
 
