@@ -362,7 +362,8 @@ class LeadClient(SafeActor):
     def _recover(self, *paths: Optional[str]) -> None:
         """Send on each result in these spill files whose delivery the Sender has not reported."""
         for path in paths:
-            found = [r for r in (read_spill(path) if path else ()) if self.unconfirmed.pop(r.ins_id, None) is not None]
+            spilled = read_spill(path) if path else []
+            found = [r for r in spilled if self.unconfirmed.pop(r.ins_id, None) is not None]
             if found and self.sender is not None:
                 self.send(self.sender, TaskResGroup(tuple(found)))
 
