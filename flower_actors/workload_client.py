@@ -52,7 +52,7 @@ def _sends_pending(actor: Any) -> bool:
     """Whether this actor's Thespian transport still has messages not acknowledged (Thespian 4 internals)."""
     transport = getattr(getattr(actor, "_myRef", None), "transport", None)
     if transport is None:
-        return True  # unknown: treat every result as at risk
+        return True  # unknown (another Thespian): treat every result as at risk
     return bool(getattr(transport, "_aTB_numPendingTransmits", 0) or getattr(transport, "_aTB_queuedPendingTransmits", ()))
 
 
