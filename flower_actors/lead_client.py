@@ -611,9 +611,13 @@ class LeadClient(SafeActor):
         workload.fed_at = time.time()
         self._arm_deadline(workload, tasks)
 
+    def _board_state(self, workload: _Workload) -> Optional[Tuple[int, float, int]]:
+        """(started seq, started at, finished seq) of ``workload``'s process; ``None`` without a board slot."""
+        return self.board.read(workload.slot) if self.board is not None else None
+
     def _in_long_handler(self, workload: _Workload) -> bool:
         """Whether ``workload``'s process has been in one handler for over ``LONG_HANDLER`` seconds."""
-        state = self.board.read(workload.slot) if self.board is not None else None
+        state = self._board_state(workload)
         if state is None:
             return False
         started, started_at, finished = state
@@ -689,11 +693,16 @@ class LeadClient(SafeActor):
         every ``HOUSEKEEPING_PERIOD``; a late notice finds nothing to do.
         """
         for workload in [*self.workloads.values(), *self.retiring]:
-            if workload.running and workload.pid is not None and workload.address is not None \
-                    and not process_alive(workload.pid):
+            if workload.running and self._gone_unnoticed(workload):
                 log.warning("workload %r: WorkloadClient (pid %s) ended without notice", workload.workload_id,
                             workload.pid)
-                self._child_gone(workload.address)
+
+    def _gone_unnoticed(self, workload: _Workload) -> bool:
+        """If ``workload``'s process has ended, handle it as if Thespian had said so, and return True."""
+        if workload.pid is None or workload.address is None or process_alive(workload.pid):
+            return False
+        self._child_gone(workload.address)
+        return True
 
     def _child_gone(self, address: ActorAddress) -> None:
         if address == self.sender:
@@ -768,7 +777,7 @@ class LeadClient(SafeActor):
         """
         held = list(workload.running.values())
         workload.running.clear()
-        state = self.board.read(workload.slot) if self.board is not None else None
+        state = self._board_state(workload)
         if state is None:
             return held[0][1] if held else None
         started, _, finished = state
@@ -816,24 +825,23 @@ class LeadClient(SafeActor):
         workload.watched = False
         if not workload.running:
             return  # nothing held: the next RunTasks starts the watch again
-        state = self.board.read(workload.slot) if self.board is not None else None
+        state = self._board_state(workload)
         if state is None:
-            seq, task = next(iter(workload.running.values()))
+            task = next(iter(workload.running.values()))[1]
             started_at = workload.fed_at
         else:
             started, started_at, finished = state
-            entry = next((e for e in workload.running.values() if e[0] == started), None)
-            if started <= finished or entry is None:  # between two tasks: look again soon
+            running = [task for seq, task in workload.running.values() if seq == started]
+            if started <= finished or not running:  # between two tasks: look again soon
                 self._watch(workload, DEADLINE_POLL)
                 return
-            seq, task = entry
+            task = running[0]
         deadline = self._deadline_of(task, workload)
         left = DEADLINE_POLL if deadline is None else started_at + deadline - time.time()
         if left > 0:
             self._watch(workload, left)
             return
-        if workload.pid is not None and workload.address is not None and not process_alive(workload.pid):
-            self._child_gone(workload.address)  # it died on its own, and Thespian has not said so (yet)
+        if self._gone_unnoticed(workload):  # it died on its own, and Thespian has not said so (yet)
             return
         self._split_running(workload)  # ``task`` is the one it runs; those after it go to a fresh process
         self.counters["deadline_kills"] += 1
