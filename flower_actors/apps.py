@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from .config import AppSpec
 from .errors import AppLoadError
-from .messages import NodeId, TaskIns, WorkloadId
+from .messages import NodeId, TaskIns, WorkloadId, describe_exception
 
 __all__ = ["Client", "UnknownMessageType", "WorkloadContext", "load_app"]
 
@@ -63,8 +63,8 @@ def _resolve(ref: str) -> Any:
     module_name, _, qualname = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
-    except Exception as exc:
-        raise AppLoadError(f"cannot import module {module_name!r} of app {ref!r}: {type(exc).__name__}: {exc}") from exc
+    except BaseException as exc:  # SystemExit at import too; this runs only inside a WorkloadClient
+        raise AppLoadError(f"cannot import module {module_name!r} of app {ref!r}: {describe_exception(exc)}") from None
     for part in qualname.split("."):
         try:
             obj = getattr(obj, part)
@@ -83,8 +83,8 @@ def load_app(spec: AppSpec, context: WorkloadContext) -> Callable[[TaskIns], Any
         factory: Callable[[WorkloadContext], Any] = target
         try:
             instance = factory(context)
-        except Exception as exc:
-            raise AppLoadError(f"app {spec.ref!r} failed in __init__: {type(exc).__name__}: {exc}") from exc
+        except BaseException as exc:  # SystemExit in __init__ too; this runs only inside a WorkloadClient
+            raise AppLoadError(f"app {spec.ref!r} failed in __init__: {describe_exception(exc)}") from None
         handle = getattr(instance, "handle", None)
         if not callable(handle):
             raise AppLoadError(f"app {spec.ref!r} has no handle(task) method (subclass flower_actors.Client)")

@@ -19,7 +19,7 @@ import time
 import traceback as traceback_module
 import uuid
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Union
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 __all__ = [
     "BadContent",
@@ -29,10 +29,14 @@ __all__ = [
     "TaskIns",
     "TaskRes",
     "WorkloadId",
+    "describe_exception",
     "dump_content",
     "load_content",
     "new_id",
+    "safe_text",
+    "take_batch",
     "task_ins_problem",
+    "type_name",
 ]
 
 WorkloadId = Union[int, str]
@@ -50,12 +54,58 @@ class BadContent(ValueError):
     """A task's or result's content cannot be pickled or unpickled."""
 
 
+MAX_ERROR_TEXT = 4000
+"""Longest error message or traceback a ``TaskError`` carries (longer text is cut in the middle)."""
+
+
+def safe_text(value: object, limit: int = MAX_ERROR_TEXT) -> str:
+    """``str(value)`` as a plain ``str`` of at most ``limit`` characters, whatever ``value`` does.
+
+    User objects may raise in ``__str__``, return a non-``str``, or a ``str``
+    subclass that another process cannot unpickle: none of that may cost a
+    task its answer.
+    """
+    try:
+        text = str(value)
+        text = str.__str__(text) if isinstance(text, str) else "<__str__ returned a non-str>"
+    except BaseException:  # a user's __str__ may raise anything, SystemExit included
+        try:
+            text = f"<{type_name(value)} object: __str__ failed>"
+        except BaseException:  # pragma: no cover - type_name never raises
+            text = "<unprintable object>"
+    if len(text) > limit:
+        half = limit // 2
+        text = f"{text[:half]} ... [{len(text) - limit} characters cut] ... {text[-half:]}"
+    return text
+
+
+def type_name(value: object) -> str:
+    """The name of ``value``'s class as a plain ``str`` (never raises)."""
+    try:
+        name = type(value).__name__
+        return str.__str__(name) if isinstance(name, str) else "<unnamed type>"
+    except BaseException:  # pragma: no cover - a metaclass that breaks __name__
+        return "<unnamed type>"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` for ``exc`` (never raises)."""
+    text = safe_text(exc)
+    return f"{type_name(exc)}: {text}" if text else type_name(exc)
+
+
 def dump_content(content: Any) -> bytes:
-    """Pickle ``content`` for a task or a result; raises ``BadContent``."""
+    """Pickle ``content`` for a task or a result; raises ``BadContent``.
+
+    Any exception of pickling becomes ``BadContent``, ``SystemExit`` from a
+    user's ``__reduce__`` included; only ``KeyboardInterrupt`` passes through.
+    """
     try:
         return pickle.dumps(content, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise BadContent(f"content of type {type(content).__name__} cannot be pickled: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise BadContent(f"content of type {type_name(content)} cannot be pickled: {describe_exception(exc)}") from None
 
 
 def load_content(payload: Optional[bytes]) -> Any:
@@ -66,8 +116,10 @@ def load_content(payload: Optional[bytes]) -> Any:
         raise BadContent(f"payload must be bytes, got {type(payload).__name__}")
     try:
         return pickle.loads(payload)
-    except Exception as exc:
-        raise BadContent(f"content cannot be unpickled: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a user's __setstate__ may raise anything
+        raise BadContent(f"content cannot be unpickled: {describe_exception(exc)}") from None
 
 
 class _Content:
@@ -113,9 +165,18 @@ class TaskError:
 
     @classmethod
     def from_exception(cls, kind: str, exc: BaseException, limit: int = 8) -> TaskError:
-        """Describe ``exc`` with a short traceback (the last ``limit`` frames)."""
-        tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
-        return cls(kind=kind, message=f"{type(exc).__name__}: {exc}", exception_type=type(exc).__name__, traceback=tb)
+        """Describe ``exc`` with a short traceback (the last ``limit`` frames); never raises.
+
+        Nothing of ``exc`` is trusted: its ``__str__``, ``__repr__`` and
+        traceback are each read under a guard, so a broken exception still
+        gives a ``TaskError`` of plain strings.
+        """
+        try:
+            tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
+        except BaseException:  # formatting calls user code (__str__ of the exception)
+            tb = f"<traceback of {type_name(exc)} could not be formatted>"
+        return cls(kind=kind, message=describe_exception(exc), exception_type=type_name(exc),
+                   traceback=safe_text(tb))
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
@@ -256,6 +317,26 @@ class TaskRes(_Content):
 
 
 _TIMING_FIELDS = frozenset({"created_at", "pulled_at", "started_at", "finished_at", "pushed_at", "stored_at"})
+
+
+BATCH_BYTES = 16 * 1024 * 1024
+"""Payload bytes after which a batch of tasks or results (a pull, a push, a collect) ends: one message must
+stay far below the transport's frame limit of 256 MiB, whatever the number of items."""
+
+
+def take_batch(queue: Deque[Any], max_items: int, max_bytes: int = BATCH_BYTES) -> Tuple[Any, ...]:
+    """Pop up to ``max_items`` items from the front of ``queue``, ending once their payloads reach ``max_bytes``.
+
+    Takes at least one item when ``queue`` is not empty (a single item may be larger).
+    """
+    taken: List[Any] = []
+    size = 0
+    while queue and len(taken) < max(1, max_items) and (not taken or size < max_bytes):
+        item = queue.popleft()
+        payload = getattr(item, "payload", None)
+        size += len(payload) if isinstance(payload, (bytes, bytearray)) else 0
+        taken.append(item)
+    return tuple(taken)
 
 
 def task_ins_problem(task: Any) -> Optional[str]:
