@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Union, cast
 
@@ -31,7 +32,7 @@ class AppSpec:
         if not isinstance(self.ref, str):
             raise ConfigError(f"app reference must be a str 'package.module:Name', got {type(self.ref).__name__}")
         module, sep, name = self.ref.partition(":")
-        if not sep or not module or not name:
+        if not sep or not _dotted(module) or not _dotted(name):
             raise ConfigError(f"app reference {self.ref!r} must look like 'package.module:Name'")
         if not isinstance(self.config, Mapping):
             raise ConfigError(f"app config must be a mapping, not {type(self.config).__name__}")
@@ -54,11 +55,32 @@ def app_spec(app: AppRef, config: Optional[Mapping[str, Any]] = None) -> AppSpec
         return AppSpec(app, config or {})
     module = getattr(app, "__module__", None)
     qualname = getattr(app, "__qualname__", None)
-    if callable(app) and module and qualname and "<locals>" not in qualname:
+    if callable(app) and isinstance(module, str) and isinstance(qualname, str) and _found_at(app, module, qualname):
         return AppSpec(f"{module}:{qualname}", config or {})
     raise ConfigError(
         f"app {app!r} is not importable: give 'package.module:Name', a module-level class or function, or an AppSpec"
     )
+
+
+def _dotted(name: str) -> bool:
+    """Whether ``name`` is a dotted path of identifiers (``a.b.c``)."""
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def _found_at(app: Any, module: str, qualname: str) -> bool:
+    """Whether ``module:qualname`` names ``app`` itself, so a WorkloadClient can import it again.
+
+    A lambda, a local class or a function stored under another name has a
+    ``__qualname__`` that an import cannot find.
+    """
+    if not _dotted(module) or not _dotted(qualname):
+        return False
+    found: Any = sys.modules.get(module)
+    if found is None:
+        return True  # not imported here (never the case for a live object); the WorkloadClient will say
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is app
 
 
 def _positive(name: str, value: Any, *, allow_none: bool = False, integer: bool = False) -> None:
@@ -68,6 +90,10 @@ def _positive(name: str, value: Any, *, allow_none: bool = False, integer: bool 
     if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value) or value <= 0:
         expected = "a positive integer" if integer else "a positive number"
         raise ConfigError(f"{name} must be {expected}{' or None' if allow_none else ''}, got {value!r}")
+
+
+MAX_CONTENT_LIMIT = 128 * 1024 * 1024
+"""Highest ``max_content_bytes``: half the largest frame the transport accepts (``secure_thespian``)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +136,8 @@ class NodeConfig:
     """WorkloadClients started ahead of need (default app pre-imported), so a new workload's first task
     does not wait for a process; refilled after use. Each costs about 5 MB (PSS) while it waits."""
     max_content_bytes: int = 64 * 1024 * 1024
-    """Largest task payload accepted; a larger one gets a ``BadTask`` error."""
+    """Largest pickled content: a larger task gets a ``BadTask`` error, a larger result an ``UnpicklableResult``
+    (at most 128 MiB: a frame between two actors carries at most 256 MiB)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.node_id, (int, str)) or isinstance(self.node_id, bool):
@@ -132,6 +159,8 @@ class NodeConfig:
         _positive("max_in_flight", self.max_in_flight, integer=True)
         _positive("max_unpushed", self.max_unpushed, integer=True)
         _positive("max_content_bytes", self.max_content_bytes, integer=True)
+        if self.max_content_bytes > MAX_CONTENT_LIMIT:
+            raise ConfigError(f"max_content_bytes must be at most {MAX_CONTENT_LIMIT}, got {self.max_content_bytes}")
         if isinstance(self.warm_pool, bool) or not isinstance(self.warm_pool, int) or self.warm_pool < 0:
             raise ConfigError(f"warm_pool must be a non-negative integer, got {self.warm_pool!r}")
         if not isinstance(self.long_poll, bool):
