@@ -100,34 +100,48 @@ class GetNodeStatus:
 
 @dataclass(frozen=True)
 class NodeStatus:
-    """A node's counters at one moment."""
+    """A node's counters at one moment. Each is counted in one place.
+
+    A driver that received every result of its tasks from a node sees
+    ``results_pushed`` results, ``errors`` of them with an error (counts are
+    the Sender's, read after the status request arrived).
+    """
 
     request_id: int
+    """The ``GetNodeStatus.request_id`` this answers."""
     node_id: NodeId
+    """The node."""
     workloads_live: int
-    """WorkloadClients alive now."""
+    """WorkloadClients that have, or are getting, a process now (warm ones not counted)."""
     workloads_created: int
-    """WorkloadClients created since start (a restarted workload counts again)."""
+    """WorkloadClients given to workloads since start (a restarted workload counts again)."""
     tasks_pulled: int
+    """``TaskIns`` accepted from the server: well-formed, for this node, not a duplicate."""
     tasks_in_flight: int
-    """Forwarded and not yet confirmed stored by the server."""
+    """Accepted tasks not finished yet: waiting at the LeadClient or held by a WorkloadClient."""
     results_pushed: int
+    """Results the server acknowledged (each task's one answer; second answers are dropped before)."""
     errors: int
-    """Results pushed that carry an error."""
+    """Of ``results_pushed``, those that carry an error (any ``ErrorKind``)."""
     duplicates_dropped: int
+    """Tasks pulled again with an id seen before (within ``dedupe_window``); handled once."""
     bad_input: int
-    """Malformed items from the server that could not be answered."""
+    """Malformed items from the server that had no task id to answer; logged and dropped."""
     pulls: int
+    """Pull requests sent to the server."""
     pull_failures: int
     """Pulls that failed or got no answer (each one backs off)."""
     next_pull_at: Optional[float]
+    """When the next periodic pull fires (wall clock); ``None`` in long-poll mode or when stopping."""
     workloads_parked: int
     """Workloads with tasks waiting for a slot under ``max_workloads``."""
     workloads_stopped: int
-    """WorkloadClients stopped (idle timeout, cap, ``StopWorkload``)."""
+    """WorkloadClients stopped on purpose (idle timeout, cap, ``StopWorkload``)."""
     deaths: int
-    """WorkloadClients that died (crash or killed at a deadline)."""
+    """WorkloadClient processes that ended without being asked to: exits and crashes (before or while loading
+    the app too, warm ones included) and deadline kills."""
     deadline_kills: int
+    """Of ``deaths``, processes killed because a handler ran past its deadline (one ``DeadlineExceeded`` each)."""
     workloads_warm: int
     """Started WorkloadClients waiting in the warm pool for a new workload."""
     unpushed: int
@@ -137,7 +151,9 @@ class NodeStatus:
     handler_pids: Tuple[int, ...]
     """Processes of the live WorkloadClients."""
     pid: int
+    """The LeadClient's process."""
     session_id: int
+    """The actor system's session (every process of it shares it)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +205,8 @@ class StartWorkloadClient:
     """Where it keeps results that have not left its process yet (``spill``); ``None``: nowhere."""
     tasks: Tuple[Any, ...] = ()
     """Its first tasks (a warm process gets them with its start)."""
+    max_result_bytes: int = 64 * 1024 * 1024
+    """Largest pickled result it sends (the node's ``max_content_bytes``); a larger one becomes an error."""
 
     def __repr__(self) -> str:  # short: Thespian formats every message it sends
         return f"StartWorkloadClient(workload={self.workload_id!r}, incarnation={self.incarnation}, {len(self.tasks)} tasks)"
@@ -261,6 +279,11 @@ class TasksDone:
         return f"TasksDone(workload={self.workload_id!r}, {len(self.ins_ids)} tasks)"
 
 
+@dataclass(frozen=True)
+class ReportProgress:
+    """LeadClient → Sender: send a ``SenderProgress`` now (a status request waits for it)."""
+
+
 @dataclass(frozen=True, repr=False)
 class SenderProgress:
     """Sender → LeadClient: totals, and the ``TaskIns`` ids whose results it took since its last report."""
@@ -269,6 +292,8 @@ class SenderProgress:
     errors: int
     buffered: int
     received: Tuple[str, ...] = ()
+    pushing: int = 0
+    """Results in pushes the server has not acknowledged yet (0: ``pushed`` and ``errors`` are final for now)."""
 
     def __repr__(self) -> str:  # short: Thespian formats every message it sends
         return f"SenderProgress(pushed={self.pushed}, buffered={self.buffered}, {len(self.received)} received)"

@@ -39,7 +39,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, WakeupMessage
 
@@ -54,6 +54,7 @@ from .control import (
     NodeStopped,
     PrewarmWorkloadClient,
     RegisterWorkload,
+    ReportProgress,
     SenderFlushed,
     SenderProgress,
     StartLeadClient,
@@ -71,6 +72,7 @@ from .control import (
 from .errors import ErrorKind
 from .link import LinkError, PullTaskIns, TaskInsBatch
 from .messages import TaskError, TaskIns, TaskRes, WorkloadId, task_ins_problem
+from .restarts import RestartIntensity
 from .sender import Sender
 from .spill import make_spill_dir, read_spill, remove_spill_dir
 from .system import process_alive
@@ -104,12 +106,35 @@ ORPHAN_GRACE = 0.5
 the tasks the Sender never reported are answered with an error."""
 SENDER_FLUSH_TIMEOUT = 5.0
 """How long a stopping node waits for the Sender to push what it holds."""
+GIVE_UP_FOR = 30.0
+"""After a workload's WorkloadClients died too often without running a task (``RestartIntensity``),
+how long its tasks are answered with an error at once before a fresh WorkloadClient is tried again."""
+STATUS_WAIT = 0.25
+"""Longest a ``GetNodeStatus`` waits for the Sender to have no push unacknowledged (its counts then include
+every result the server stored) before it is answered with the last known counts."""
 
 _TICK = "pull-tick"
 _RETRY = "pull-retry"
 _HOUSEKEEPING = "housekeeping"
 _FLUSH_SENDER = "flush-sender"
 _SPAWN = "spawn"
+_STATUS = "status"
+
+
+@dataclass(frozen=True)
+class _OrderedStop:
+    """A ``StopWorkload`` from the server, kept in the workload's queue in order with its tasks."""
+
+
+_STOP = _OrderedStop()
+
+
+@dataclass(frozen=True)
+class _RestartDue:
+    """Timer: a workload's restart delay (``RestartIntensity``) is over."""
+
+    workload_id: WorkloadId
+    token: int
 
 
 @dataclass
@@ -131,8 +156,12 @@ class _Workload:
     address: Optional[ActorAddress] = None
     """``None`` while parked: waiting for a slot under ``max_workloads``."""
     pid: Optional[int] = None
-    queue: Deque[TaskIns] = field(default_factory=deque)
-    """Tasks waiting at the LeadClient."""
+    queue: Deque[Union[TaskIns, _OrderedStop]] = field(default_factory=deque)
+    """Tasks waiting at the LeadClient, and the ordered stops between them."""
+    stops: int = 0
+    """How many ordered stops ``queue`` holds."""
+    held: int = 0
+    """Non-zero while it waits out a restart delay (the token of that timer): no process, none coming."""
     running: Dict[str, Tuple[int, TaskIns]] = field(default_factory=dict)
     """Tasks its WorkloadClient holds, in order: task id -> (sequence number in that process, task)."""
     last_active: float = field(default_factory=time.monotonic)
@@ -159,7 +188,28 @@ class _Workload:
 
     @property
     def idle(self) -> bool:
-        return not self.running and not self.queue
+        return not self.running and len(self.queue) == self.stops
+
+    @property
+    def queued(self) -> int:
+        """Tasks waiting at the LeadClient (ordered stops not counted)."""
+        return len(self.queue) - self.stops
+
+    def take_queue(self) -> List[Union[TaskIns, _OrderedStop]]:
+        """Empty the queue and return what it held."""
+        items = list(self.queue)
+        self.queue.clear()
+        self.stops = 0
+        return items
+
+    def extend_queue(self, items: List[Union[TaskIns, _OrderedStop]]) -> None:
+        self.queue.extend(items)
+        self.stops += sum(1 for item in items if item is _STOP)
+
+
+def _tasks(items: Any) -> List[TaskIns]:
+    """The tasks among queue items (ordered stops left out)."""
+    return [item for item in items if isinstance(item, TaskIns)]
 
 
 class LeadClient(SafeActor):
@@ -198,21 +248,19 @@ class LeadClient(SafeActor):
         self.stop_waiters: List[ActorAddress] = []
         self.stopped: Optional[NodeStopped] = None
         self.exiting = False
+        self.restarts: Dict[WorkloadId, RestartIntensity] = {}  # workloads whose processes died without progress
+        self.given_up: Dict[WorkloadId, Tuple[float, str]] = {}  # workload -> (monotonic until, why)
+        self.restart_tokens = itertools.count(1)
+        self.preimport: Optional[str] = None  # module the warm pool imports ahead (None: none, or it killed one)
+        self.warm_restarts = RestartIntensity()
+        self.warm_paused_until = 0.0  # monotonic: no warm process is started before
+        self.status_waiters: List[Tuple[ActorAddress, int]] = []  # (who, request id) of GetNodeStatus
+        self.results_pushed = 0  # the Sender's counts, as last reported
+        self.results_with_errors = 0
+        # Each counter is counted in one place; NodeStatus documents them.
         self.counters = dict.fromkeys(
-            (
-                "pulls",
-                "pull_failures",
-                "pulled",
-                "duplicates",
-                "bad_input",
-                "created",
-                "done",
-                "errors",
-                "pushed",
-                "stopped",
-                "deaths",
-                "deadline_kills",
-            ),
+            ("pulls", "pull_failures", "pulled", "duplicates", "bad_input", "created", "stopped", "deaths",
+             "deadline_kills"),
             0,
         )
 
@@ -233,6 +281,7 @@ class LeadClient(SafeActor):
         # Before the first fork, so every WorkloadClient shares it.
         self.board = task_board.CURRENT = task_board.TaskBoard(max(4096, 2 * (message.config.max_workloads or 0)))
         self.apps = message.config.workload_specs
+        self.preimport = message.config.default_app.ref.partition(":")[0] if message.config.default_app else None
         self.spill_dir = make_spill_dir()
         self._start_sender()
         self.anchor = time.time()
@@ -278,7 +327,7 @@ class LeadClient(SafeActor):
         self.wakeupAfter(timedelta(seconds=max(0.0, self.next_pull_at - now)), _TICK)
 
     def _in_flight(self) -> int:
-        return sum(len(w.queue) + len(w.running) for w in self.workloads.values())
+        return sum(w.queued + len(w.running) for w in self.workloads.values())
 
     def _room(self) -> int:
         """How many tasks the next pull may take (0: saturated)."""
@@ -344,8 +393,12 @@ class LeadClient(SafeActor):
         elif isinstance(payload, tuple) and len(payload) == 2 and payload[0] == "orphans":
             self._answer_orphans(payload[1], ErrorKind.WORKLOAD_CLIENT_DIED,
                                  "the handler finished but its result did not leave the process before it ended")
+        elif isinstance(payload, _RestartDue):
+            self._restart_due(payload)
         elif payload == _SPAWN:
             self._spawn_turn()
+        elif payload == _STATUS:
+            self._answer_status()
         elif payload == _FLUSH_SENDER:
             self._flush_sender()
 
@@ -385,6 +438,8 @@ class LeadClient(SafeActor):
             self._stop_idle_workloads()
             if self.paused and self.config is not None and self.config.long_poll:
                 self._pull()
+            if self.config is not None and len(self.warm) + len(self.warming) < self.config.warm_pool:
+                self._ask_spawn()  # the pool refills itself once a pause after warm deaths is over
         self.wakeupAfter(timedelta(seconds=HOUSEKEEPING_PERIOD), _HOUSEKEEPING)
 
     def receive_TaskInsBatch(self, batch: TaskInsBatch, sender: ActorAddress) -> None:
@@ -396,27 +451,19 @@ class LeadClient(SafeActor):
         items = batch.tasks if isinstance(batch.tasks, (tuple, list)) else ()
         if not isinstance(batch.tasks, (tuple, list)):
             self._bad_input(f"a TaskInsBatch whose tasks are a {type(batch.tasks).__name__}")
-        touched: Dict[WorkloadId, _Workload] = {}
-        new_workloads: List[TaskIns] = []
+        # Items are routed in order (a stop between two tasks stays between them); then one message per
+        # WorkloadClient for the whole batch, first to workloads that had one (spawning costs milliseconds).
+        existing: Dict[WorkloadId, _Workload] = {}
+        created: Dict[WorkloadId, _Workload] = {}
         for item in items:
             if isinstance(item, StopWorkload):
-                self._stop_workload(item.workload_id, ErrorKind.WORKLOAD_STOPPED, "the server stopped the workload")
+                self._route_stop(item.workload_id, created if item.workload_id in created else existing)
                 continue
             task = self._accept(item, now)
-            if task is None:
-                continue
-            if task.workload_id in self.workloads:
-                self._route(task, touched)
-            else:
-                new_workloads.append(task)
-        # One message per WorkloadClient for the whole batch; spawning costs milliseconds per process,
-        # so first feed what can start at once.
-        for workload in touched.values():
-            self._feed(workload)
-        touched.clear()
-        for task in new_workloads:
-            self._route(task, touched)
-        for workload in touched.values():
+            if task is not None:
+                new = task.workload_id not in self.workloads or task.workload_id in created
+                self._route(task, created if new else existing)
+        for workload in [*existing.values(), *created.values()]:
             self._feed(workload)
         if self.config is not None and self.config.long_poll:
             self._pull()
@@ -466,6 +513,10 @@ class LeadClient(SafeActor):
         assert self.config is not None
         workload = self.workloads.get(task.workload_id)
         if workload is None:
+            given_up = self._given_up(task.workload_id)
+            if given_up is not None:
+                self._answer_error(task, ErrorKind.WORKLOAD_CLIENT_DIED, given_up)
+                return
             app = self.apps.get(task.workload_id, self.config.default_app)
             if app is None:
                 self._answer_error(
@@ -480,12 +531,36 @@ class LeadClient(SafeActor):
         workload.queue.append(task)
         touched[task.workload_id] = workload
 
+    def _route_stop(self, workload_id: WorkloadId, touched: Dict[WorkloadId, _Workload]) -> None:
+        """An ordered stop: the tasks before it finish in the current WorkloadClient, those after it get a fresh one."""
+        workload = self.workloads.get(workload_id)
+        if workload is None:
+            return  # no WorkloadClient: the next task starts a fresh one anyway
+        workload.queue.append(_STOP)
+        workload.stops += 1
+        touched[workload_id] = workload
+
+    def _given_up(self, workload_id: WorkloadId) -> Optional[str]:
+        """Why ``workload_id``'s tasks are answered with an error at once, or ``None``."""
+        entry = self.given_up.get(workload_id)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            del self.given_up[workload_id]
+            return None
+        return entry[1]
+
     def _live(self) -> int:
         return sum(1 for w in self.workloads.values() if w.address is not None or w.waiting_spawn)
 
     @staticmethod
-    def _parked(workload: _Workload) -> bool:
+    def _without_process(workload: _Workload) -> bool:
+        """No process, and none coming: parked under the cap, or waiting out a restart delay."""
         return workload.address is None and not workload.waiting_spawn
+
+    @classmethod
+    def _parked(cls, workload: _Workload) -> bool:
+        return cls._without_process(workload) and not workload.held
 
     def _place(self, workload: _Workload) -> None:
         """Give ``workload`` a process now if the cap allows (stopping an idle one if needed); else park it."""
@@ -549,6 +624,7 @@ class LeadClient(SafeActor):
         return StartWorkloadClient(
             workload.workload_id, self.config.node_id, workload.app, self.sender, self.myAddress,
             workload.incarnation, workload.slot, self._spill_path(workload.incarnation),
+            max_result_bytes=self.config.max_content_bytes,
         )
 
     def _ask_spawn(self) -> None:
@@ -572,13 +648,12 @@ class LeadClient(SafeActor):
             if workload.waiting_spawn and self.workloads.get(workload.workload_id) is workload:
                 self._create(workload)
                 budget -= 1
-        while (budget and not self.spawn_queue and self.stopping is None
+        while (budget and not self.spawn_queue and self.stopping is None and time.monotonic() >= self.warm_paused_until
                and len(self.warm) + len(self.warming) < config.warm_pool and self._starting() < MAX_CONCURRENT_SPAWNS):
             warm = _Warm(self.createActor(WorkloadClient), next(self.incarnations),
                          self.board.allocate() if self.board is not None else -1)
             self.warming[warm.incarnation] = warm
-            module = config.default_app.ref.partition(":")[0] if config.default_app else None
-            self.send(warm.address, PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, module))
+            self.send(warm.address, PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, self.preimport))
             budget -= 1
         if not budget:
             self._ask_spawn()  # more may be due: another turn once the waiting messages are handled
@@ -589,13 +664,23 @@ class LeadClient(SafeActor):
         Without a slot on the task board the LeadClient could not tell which
         task a process was running, so such a process holds one at a time.
         """
+        if workload.stops and not workload.running and workload.queue[0] is _STOP:
+            self._honour_stop(workload)
+            return
         if workload.pid is None and not workload.unstarted:
             return  # started, and its pid not reported yet: it gets more tasks once it reports
         room = (WINDOW if workload.slot >= 0 else 1) - len(workload.running)
         if room <= 0 or (workload.running and self._in_long_handler(workload)):
             room = 0
         queue = workload.queue
-        tasks = tuple(queue.popleft() for _ in range(min(room, len(queue))))
+        taken: List[TaskIns] = []
+        while queue and len(taken) < room:
+            item = queue[0]
+            if not isinstance(item, TaskIns):
+                break  # an ordered stop: what follows it waits until the tasks before it are done
+            queue.popleft()
+            taken.append(item)
+        tasks = tuple(taken)
         if workload.unstarted:  # a warm process: its start and first tasks in one message
             workload.unstarted = False
             self.send(workload.address, replace(self._start_message(workload), tasks=tasks))
@@ -610,6 +695,23 @@ class LeadClient(SafeActor):
         workload.last_active = time.monotonic()
         workload.fed_at = time.time()
         self._arm_deadline(workload, tasks)
+
+    def _honour_stop(self, workload: _Workload) -> None:
+        """Its next item is an ordered stop and its process holds no task: the process exits (its state with
+        it) and what follows the stop goes to a fresh WorkloadClient."""
+        workload.queue.popleft()
+        workload.stops -= 1
+        if self._without_process(workload):  # no process since the last stop or death: no state to drop
+            self._feed(workload)
+            return
+        rest = workload.take_queue()
+        self._retire(workload)
+        if rest:
+            fresh = _Workload(workload.workload_id, self.apps.get(workload.workload_id, workload.app))
+            self.workloads[workload.workload_id] = fresh
+            fresh.extend_queue(rest)
+            self._place(fresh)
+            self._feed(fresh)
 
     def _board_state(self, workload: _Workload) -> Optional[Tuple[int, float, int]]:
         """(started seq, started at, finished seq) of ``workload``'s process; ``None`` without a board slot."""
@@ -633,7 +735,6 @@ class LeadClient(SafeActor):
 
     def _answer_error(self, task: TaskIns, kind: str, message: str) -> None:
         self.unconfirmed.pop(task.task_id, None)
-        self.counters["errors"] += 1
         if self.sender is not None:
             self.send(self.sender, TaskRes.answer(task, error=TaskError(kind, message)))
 
@@ -656,10 +757,10 @@ class LeadClient(SafeActor):
         self._ask_spawn()
 
     def receive_TasksDone(self, message: TasksDone, sender: ActorAddress) -> None:
-        self.counters["done"] += len(message.ins_ids)
-        self.counters["errors"] += message.errors
         workload = self.workloads.get(message.workload_id)
         live = workload is not None and workload.incarnation == message.incarnation
+        if message.ins_ids:
+            self.restarts.pop(message.workload_id, None)  # it runs tasks: earlier deaths no longer count
         if not live:
             workload = next((r for r in self.retiring if r.incarnation == message.incarnation), None)
         if workload is not None:
@@ -677,8 +778,11 @@ class LeadClient(SafeActor):
     def receive_SenderProgress(self, message: SenderProgress, sender: ActorAddress) -> None:
         for ins_id in message.received:
             self.unconfirmed.pop(ins_id, None)
-        self.counters["pushed"] = message.pushed
+        self.results_pushed = message.pushed
+        self.results_with_errors = message.errors
         self.unpushed = message.buffered
+        if not message.pushing:
+            self._answer_status()
         if self.paused and self.config is not None and self.config.long_poll:
             self._pull()
 
@@ -696,6 +800,10 @@ class LeadClient(SafeActor):
             if workload.running and self._gone_unnoticed(workload):
                 log.warning("workload %r: WorkloadClient (pid %s) ended without notice", workload.workload_id,
                             workload.pid)
+        for warm in list(self.warm):
+            if warm.pid is not None and not process_alive(warm.pid):
+                log.warning("warm WorkloadClient (pid %s) ended without notice", warm.pid)
+                self._child_gone(warm.address)
 
     def _gone_unnoticed(self, workload: _Workload) -> bool:
         """If ``workload``'s process has ended, handle it as if Thespian had said so, and return True."""
@@ -719,17 +827,17 @@ class LeadClient(SafeActor):
                     self.warming.pop(warm.incarnation, None)
                     if self.board is not None:
                         self.board.release(warm.slot)
-                    self._ask_spawn()
+                    self._warm_died(warm)
                     return
         for retired in list(self.retiring):
             if retired.address == address:
                 self.retiring.remove(retired)
                 running = self._split_running(retired)
-                if running is not None:
+                if running is not None:  # asked to exit after its task, it died in it
+                    self.counters["deaths"] += 1
                     self._answer_died(retired, running)
-                for task in retired.queue:  # it was told to exit before it started these
+                for task in _tasks(retired.take_queue()):  # it was told to exit before it started these
                     self._answer_error(task, *retired.stop_reason)
-                retired.queue.clear()
                 self._forget_spawn(retired)
                 self._ended(retired)
                 return
@@ -740,6 +848,22 @@ class LeadClient(SafeActor):
                 self._ended(workload)
                 return
 
+    def _warm_died(self, warm: _Warm) -> None:
+        """A warm process died before it was used: stop importing ahead, and refill the pool only with back-off."""
+        self.counters["deaths"] += 1
+        if self.exiting or self.stopping is not None:
+            return
+        if self.preimport is not None:
+            log.warning("a warm WorkloadClient (pid %s) died while importing %r ahead; the warm pool no longer "
+                        "imports it", warm.pid, self.preimport)
+            self.preimport = None
+        now = time.monotonic()
+        delay = self.warm_restarts.died(now)
+        if delay is None:
+            delay = GIVE_UP_FOR
+            log.error("warm WorkloadClients keep dying; the warm pool is not refilled for %.0f s", delay)
+        self.warm_paused_until = now + delay  # housekeeping asks for a spawning turn again
+
     def _forget_spawn(self, workload: _Workload) -> None:
         """A process exited: free its board slot; if it never reported, it no longer counts as starting."""
         if self.board is not None and workload.slot >= 0:
@@ -749,16 +873,25 @@ class LeadClient(SafeActor):
             self._ask_spawn()
 
     def _died(self, workload: _Workload) -> None:
-        """A WorkloadClient's process ended on its own: answer its running task, restart the rest."""
+        """A WorkloadClient's process ended on its own: answer its running task, restart the rest.
+
+        It made progress if it started a task; one that died before (while
+        loading its app, say) counts towards the workload's restart intensity.
+        """
+        self.counters["deaths"] += 1
+        state = self._board_state(workload)
+        progressed = state is None or state[0] > 0
         task = self._split_running(workload)
-        if task is None:  # between tasks: nothing is lost (Thespian's shutdown stops children before parents)
+        if task is not None:
+            self._answer_died(workload, task)
+        elif progressed:  # between tasks: nothing is lost (Thespian's shutdown stops children before parents)
             log.info("workload %r: WorkloadClient (pid %s) exited between tasks", workload.workload_id, workload.pid)
         else:
-            self._answer_died(workload, task)
-        self._restart(workload)
+            log.warning("workload %r: WorkloadClient (pid %s) exited before it ran a task", workload.workload_id,
+                        workload.pid)
+        self._restart(workload, progressed)
 
     def _answer_died(self, workload: _Workload, task: TaskIns) -> None:
-        self.counters["deaths"] += 1
         log.warning("workload %r: WorkloadClient (pid %s) exited running task %s",
                     workload.workload_id, workload.pid, task.task_id)
         self._answer_error(
@@ -793,25 +926,65 @@ class LeadClient(SafeActor):
             workload.queue.appendleft(task)
         return running
 
-    def _restart(self, workload: _Workload) -> None:
-        """Drop ``workload``'s process; its queued tasks continue on a fresh one (or are answered when stopping)."""
+    def _restart(self, workload: _Workload, progressed: bool = True) -> None:
+        """Drop ``workload``'s process; its queued tasks continue on a fresh one (or are answered when stopping).
+
+        After a death that made no progress the fresh one starts after the
+        back-off of ``RestartIntensity``; past its limit the node gives up on
+        the workload for ``GIVE_UP_FOR`` seconds.
+        """
         if self.workloads.get(workload.workload_id) is workload:
             del self.workloads[workload.workload_id]
-        queued = list(workload.queue)
-        workload.queue.clear()
-        if not queued:
+        queued = workload.take_queue()
+        delay = self._restart_delay(workload.workload_id, progressed)
+        if not _tasks(queued):
             self._unpark()
         elif self.stopping is not None or self.exiting:
-            for task in queued:
+            for task in _tasks(queued):
                 self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
+        elif delay is None:
+            self._give_up(workload, queued)
         else:
             fresh = _Workload(workload.workload_id, self.apps.get(workload.workload_id, workload.app))
             self.workloads[workload.workload_id] = fresh
-            fresh.queue.extend(queued)
-            self._place(fresh)
-            self._feed(fresh)
+            fresh.extend_queue(queued)
+            if delay > 0:
+                fresh.held = next(self.restart_tokens)
+                self.wakeupAfter(timedelta(seconds=delay), _RestartDue(fresh.workload_id, fresh.held))
+            else:
+                self._place(fresh)
+                self._feed(fresh)
         if self.stopping is not None:
             self._maybe_finish_stop()
+
+    def _restart_delay(self, workload_id: WorkloadId, progressed: bool) -> Optional[float]:
+        """Seconds before a fresh WorkloadClient of ``workload_id`` starts; ``None``: give up."""
+        if progressed:
+            self.restarts.pop(workload_id, None)
+            return 0.0
+        delay = self.restarts.setdefault(workload_id, RestartIntensity()).died(time.monotonic())
+        if delay is None:
+            del self.restarts[workload_id]
+        return delay
+
+    def _restart_due(self, due: _RestartDue) -> None:
+        workload = self.workloads.get(due.workload_id)
+        if workload is not None and workload.held == due.token:
+            workload.held = 0
+            self._place(workload)
+            self._feed(workload)
+
+    def _give_up(self, workload: _Workload, queued: List[Union[TaskIns, _OrderedStop]]) -> None:
+        """Answer a workload whose WorkloadClients keep dying before they run a task; refuse it for a while."""
+        reason = (
+            f"the WorkloadClient of workload {workload.workload_id!r} died {RestartIntensity.max_restarts + 1} times "
+            f"in a row before it ran a task (does app {workload.app.ref!r} kill its process while loading?); "
+            f"this workload's tasks get this error for {GIVE_UP_FOR:.0f} s, then a fresh WorkloadClient is tried"
+        )
+        log.error("node %r: %s", self.config and self.config.node_id, reason)
+        self.given_up[workload.workload_id] = (time.monotonic() + GIVE_UP_FOR, reason)
+        for task in _tasks(queued):
+            self._answer_error(task, ErrorKind.WORKLOAD_CLIENT_DIED, reason)
 
     def _deadline(self, workload_id: WorkloadId, incarnation: int) -> None:
         """Check the task ``workload``'s process runs against its deadline; kill the process if it is past.
@@ -844,6 +1017,7 @@ class LeadClient(SafeActor):
         if self._gone_unnoticed(workload):  # it died on its own, and Thespian has not said so (yet)
             return
         self._split_running(workload)  # ``task`` is the one it runs; those after it go to a fresh process
+        self.counters["deaths"] += 1
         self.counters["deadline_kills"] += 1
         self._answer_error(
             task,
@@ -882,6 +1056,7 @@ class LeadClient(SafeActor):
         Tasks it holds but has not started when it exits get ``workload.stop_reason``.
         """
         self.counters["stopped"] += 1
+        self.restarts.pop(workload.workload_id, None)
         if self.workloads.get(workload.workload_id) is workload:
             del self.workloads[workload.workload_id]
         if workload.address is not None:
@@ -898,9 +1073,8 @@ class LeadClient(SafeActor):
         workload = self.workloads.get(workload_id)
         if workload is None:
             return False
-        for task in workload.queue:
+        for task in _tasks(workload.take_queue()):
             self._answer_error(task, kind, reason)
-        workload.queue.clear()
         workload.stop_reason = (kind, reason)
         self._retire(workload)
         self._unpark()
@@ -919,18 +1093,32 @@ class LeadClient(SafeActor):
     # Status and stop.
 
     def receive_GetNodeStatus(self, message: GetNodeStatus, sender: ActorAddress) -> None:
+        """Answered when the Sender reports no push unacknowledged (its counts then include every result the
+        server stored), or after ``STATUS_WAIT`` with the last known ones."""
+        self.status_waiters.append((sender, message.request_id))
+        if self.sender is None or self.stopped is not None:
+            self._answer_status()
+        elif len(self.status_waiters) == 1:
+            self.send(self.sender, ReportProgress())
+            self.wakeupAfter(timedelta(seconds=STATUS_WAIT), _STATUS)
+
+    def _answer_status(self) -> None:
+        """Answer every waiting status request."""
+        waiters, self.status_waiters = self.status_waiters, []
+        for who, request_id in waiters:
+            self.send(who, self._status(request_id))
+
+    def _status(self, request_id: int) -> NodeStatus:
         c = self.counters
-        self.send(
-            sender,
-            NodeStatus(
-                request_id=message.request_id,
+        return NodeStatus(
+                request_id=request_id,
                 node_id=self.config.node_id if self.config else "",
                 workloads_live=self._live(),
                 workloads_created=c["created"],
                 tasks_pulled=c["pulled"],
                 tasks_in_flight=self._in_flight(),
-                results_pushed=c["pushed"],
-                errors=c["errors"],
+                results_pushed=self.results_pushed,
+                errors=self.results_with_errors,
                 duplicates_dropped=c["duplicates"],
                 bad_input=c["bad_input"],
                 pulls=c["pulls"],
@@ -946,7 +1134,6 @@ class LeadClient(SafeActor):
                 handler_pids=tuple(w.pid for w in self.workloads.values() if w.pid is not None),
                 pid=os.getpid(),
                 session_id=os.getsid(0),
-            ),
         )
 
     def receive_StopNode(self, message: StopNode, sender: ActorAddress) -> None:
@@ -964,8 +1151,8 @@ class LeadClient(SafeActor):
             timeout = 5.0
         self.stopping = (sender, time.time() + timeout)
         self.next_pull_at = None
-        for workload in [w for w in self.workloads.values() if self._parked(w)]:
-            for task in workload.queue:  # parked: never started, and no room to start now
+        for workload in [w for w in self.workloads.values() if self._without_process(w)]:
+            for task in _tasks(workload.take_queue()):  # parked or held: never started, and will not start now
                 self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
             del self.workloads[workload.workload_id]
         self._maybe_finish_stop()
@@ -998,9 +1185,8 @@ class LeadClient(SafeActor):
     def _stop_process(self, workload: _Workload, ask: bool) -> None:
         """Node stop: answer what ``workload`` has not finished, kill its process if it is running a task."""
         running = self._split_running(workload)
-        for task in workload.queue:
+        for task in _tasks(workload.take_queue()):
             self._answer_error(task, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
-        workload.queue.clear()
         if running is not None:
             self._answer_error(running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
             self._kill(workload)

@@ -25,9 +25,9 @@ from typing import Deque, List, Optional, Tuple
 from thespian.actors import ActorAddress, WakeupMessage
 
 from .actor_base import SafeActor
-from .control import FlushSender, SenderFlushed, SenderProgress, StartSender, TaskResGroup
+from .control import FlushSender, ReportProgress, SenderFlushed, SenderProgress, StartSender, TaskResGroup
 from .link import LinkError, PushTaskRes, TaskResAck
-from .messages import TaskRes
+from .messages import TaskRes, take_batch
 
 __all__ = ["Sender"]
 
@@ -102,8 +102,7 @@ class Sender(SafeActor):
             return
         now = time.time()
         while self.buffer and len(self.outstanding) < MAX_OUTSTANDING:
-            count = min(len(self.buffer), MAX_BATCH)
-            batch = tuple(self._stamp(self.buffer.popleft(), now) for _ in range(count))
+            batch = tuple(self._stamp(result, now) for result in take_batch(self.buffer, MAX_BATCH))
             request_id = self.next_request
             self.next_request += 1
             self.outstanding[request_id] = (time.monotonic(), batch)
@@ -151,7 +150,11 @@ class Sender(SafeActor):
     def _progress(self) -> None:
         if self.start is not None:
             received, self.unreported = tuple(self.unreported), []
-            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received))
+            pushing = sum(len(batch) for _, batch in self.outstanding.values())
+            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing))
+
+    def receive_ReportProgress(self, message: ReportProgress, sender: ActorAddress) -> None:
+        self._progress()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
         if message.payload == _REPORT:
