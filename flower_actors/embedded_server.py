@@ -40,7 +40,7 @@ from .link import (
     TaskResAck,
     TaskResBatch,
 )
-from .messages import NodeId, TaskIns, TaskRes, task_ins_problem
+from .messages import NodeId, TaskIns, TaskRes, take_batch, task_ins_problem
 
 __all__ = ["EmbeddedServer"]
 
@@ -117,8 +117,7 @@ class EmbeddedServer(SafeActor):
         queue = self.results.get(driver_id)
         batch: Tuple[TaskRes, ...] = ()
         if queue:
-            count = min(len(queue), max(1, request.max_results))
-            batch = tuple(queue.popleft() for _ in range(count))
+            batch = take_batch(queue, request.max_results)
         self.send(who, TaskResBatch(request.request_id, batch))
 
     # Node side.
@@ -158,8 +157,7 @@ class EmbeddedServer(SafeActor):
         queue = self.queues.get(node_id)
         batch: Tuple[Any, ...] = ()
         if queue:
-            count = min(len(queue), max(1, request.max_tasks))
-            batch = tuple(queue.popleft() for _ in range(count))
+            batch = take_batch(queue, request.max_tasks)
             self.pulled += sum(1 for t in batch if isinstance(t, TaskIns))
         self.send(who, TaskInsBatch(request.request_id, batch))
 

@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
@@ -34,7 +34,7 @@ from .control import (
     WorkloadClientStarted,
 )
 from .errors import AppLoadError, ErrorKind
-from .messages import BadContent, TaskError, TaskIns, TaskRes, dump_content
+from .messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
 from .spill import SpillWriter
 
 __all__ = ["WorkloadClient"]
@@ -44,6 +44,14 @@ log = logging.getLogger(__name__)
 SLICE = 0.002
 """Seconds a WorkloadClient runs tasks back to back before their results leave together; a task that
 runs longer ends its slice, so its result leaves at once (results of short tasks travel in groups)."""
+
+DRAIN_LIMIT = 0.1
+"""Longest a WorkloadClient waits for earlier results to leave its process before starting a task that
+may run long (the FED's goal 4: a result goes back as soon as it exists, not after the next handler)."""
+SLICE_BYTES = 16 * 1024 * 1024
+"""Result bytes after which a slice ends, so one message of results stays far below the transport's frame limit."""
+MAX_MESSAGE_TYPES = 1024
+"""Message types whose last duration a WorkloadClient remembers (to tell short tasks from long ones)."""
 
 _CONTINUE = "continue"
 
@@ -89,6 +97,8 @@ class WorkloadClient(SafeActor):
         self.in_transit: List[TaskRes] = []  # results handed to Thespian, maybe not yet acknowledged
         self.spilled = 0  # how many of in_transit + unsent the spill file holds
         self.spill: Optional[SpillWriter] = None
+        self.short_types: Dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
+        self.draining_since: Optional[float] = None  # monotonic: waiting for results to leave since
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
@@ -111,8 +121,8 @@ class WorkloadClient(SafeActor):
         try:
             self.handler = load_app(message.app, context)
         except AppLoadError as exc:
-            self.app_error = TaskError(ErrorKind.APP_LOAD_ERROR, str(exc))
-            log.error("workload %r: %s", message.workload_id, exc)
+            self.app_error = TaskError(ErrorKind.APP_LOAD_ERROR, safe_text(exc))
+            log.error("workload %r: %s", message.workload_id, self.app_error.message)
         except BaseException as exc:  # an app that calls sys.exit() or worse while loading
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
         if message.tasks:
@@ -132,7 +142,11 @@ class WorkloadClient(SafeActor):
         """Run waiting tasks back to back for up to ``SLICE`` seconds, then send their results together.
 
         Between slices a short pause lets Thespian's transport run, so results
-        leave while later tasks wait; their order is kept.
+        leave while later tasks wait; their order is kept. A task that may run
+        long (its message type has not yet run shorter than ``SLICE``) starts a
+        slice of its own, and only once the results before it have left the
+        process (at most ``DRAIN_LIMIT``): Thespian transmits only between
+        handler calls, so a result still inside would wait for that handler.
         """
         start = self.start
         if self.continuing or not self.waiting:
@@ -140,22 +154,48 @@ class WorkloadClient(SafeActor):
         if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
             log.error("WorkloadClient got %d task(s) before it was started", len(self.waiting))
             return
+        if self._hold_for_transport():
+            self._continue_later()
+            return
         began = time.monotonic()
         errors = 0
+        size = 0
         while self.waiting:
+            if self.unsent and not self._known_short(self.waiting[0]):
+                break  # it may run long: the results so far leave first
             self._secure_results()
-            result = self._run_task(self.waiting.popleft(), start)
+            result = self._answer(self.waiting.popleft(), start)
             self.unsent.append(result)
             errors += result.error is not None
-            if time.monotonic() - began >= SLICE:
+            size += len(result.payload or b"")
+            if time.monotonic() - began >= SLICE or size >= SLICE_BYTES:
                 break
         results, self.unsent = self.unsent, []
         self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
         self.send(start.lead, TasksDone(start.workload_id, start.incarnation, tuple(r.ins_id for r in results), errors))
         self.in_transit.extend(results)
         if self.waiting:
-            self.continuing = True
-            self.wakeupAfter(TRANSPORT_PAUSE, _CONTINUE)
+            self._continue_later()
+
+    def _continue_later(self) -> None:
+        self.continuing = True
+        self.wakeupAfter(TRANSPORT_PAUSE, _CONTINUE)
+
+    def _known_short(self, task: TaskIns) -> bool:
+        return self.short_types.get(task.message_type, False)
+
+    def _hold_for_transport(self) -> bool:
+        """Whether the next task must wait for earlier results to leave (see ``_slice``)."""
+        if self._known_short(self.waiting[0]) or not self.in_transit or not _sends_pending(self):
+            self.draining_since = None
+            return False
+        now = time.monotonic()
+        if self.draining_since is None:
+            self.draining_since = now
+        if now - self.draining_since < DRAIN_LIMIT:
+            return True
+        self.draining_since = None  # the spill file keeps them safe; latency is all that is lost
+        return False
 
     def _secure_results(self) -> None:
         """Before a handler starts: every earlier result is acknowledged or in the spill file.
@@ -174,24 +214,44 @@ class WorkloadClient(SafeActor):
             self.spill.write((self.in_transit + self.unsent)[self.spilled:])
             self.spilled = at_risk
 
+    def _answer(self, task: TaskIns, start: StartWorkloadClient) -> TaskRes:
+        """The one result of ``task``, whatever happens while it is made."""
+        try:
+            return self._run_task(task, start)
+        except BaseException as exc:  # a bug here, or user code that escaped every guard: still one answer
+            log.error("workload %r: answering task %s failed: %s", start.workload_id, task.task_id,
+                      describe_exception(exc))
+            error = TaskError(ErrorKind.HANDLER_ERROR, f"the task could not be answered: {describe_exception(exc)}",
+                              exception_type=type_name(exc))
+            return TaskRes.answer(task, error=error, handler_pid=self.pid)
+
     def _run_task(self, task: TaskIns, start: StartWorkloadClient) -> TaskRes:
         self.seq += 1
         board = task_board.CURRENT
         if board is not None:
             board.started(start.board_slot, self.seq)
-        started_at = time.time()
-        payload, error, ran = self._run(task)
-        result = TaskRes.answer(
-            task,
-            payload=payload,
-            error=error,
-            started_at=started_at if ran else None,
-            finished_at=time.time(),
-            handler_pid=self.pid,
-        )
-        if board is not None:
-            board.finished(start.board_slot, self.seq)
-        return result
+        try:
+            started_at = time.time()
+            began = time.monotonic()
+            payload, error, ran = self._run(task)
+            if ran:
+                self._learn_duration(task.message_type, time.monotonic() - began)
+            return TaskRes.answer(
+                task,
+                payload=payload,
+                error=error,
+                started_at=started_at if ran else None,
+                finished_at=time.time(),
+                handler_pid=self.pid,
+            )
+        finally:
+            if board is not None:
+                board.finished(start.board_slot, self.seq)
+
+    def _learn_duration(self, message_type: str, seconds: float) -> None:
+        if len(self.short_types) >= MAX_MESSAGE_TYPES and message_type not in self.short_types:
+            self.short_types.clear()
+        self.short_types[message_type] = seconds < SLICE
 
     def _run(self, task: TaskIns) -> Tuple[Optional[bytes], Optional[TaskError], bool]:
         """Run the handler; return (result payload, error, whether the handler ran)."""
@@ -200,14 +260,19 @@ class WorkloadClient(SafeActor):
         try:
             task.content  # unpickle before the handler runs, to tell bad input from a handler error
         except BadContent as exc:
-            return None, TaskError(ErrorKind.BAD_TASK, str(exc)), False
+            return None, TaskError(ErrorKind.BAD_TASK, safe_text(exc)), False
         try:
             content = self.handler(task)
         except UnknownMessageType as exc:
-            return None, TaskError(ErrorKind.UNKNOWN_MESSAGE_TYPE, str(exc)), True
+            return None, TaskError(ErrorKind.UNKNOWN_MESSAGE_TYPE, safe_text(exc)), True
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: never let Thespian rerun the handler
             return None, TaskError.from_exception(ErrorKind.HANDLER_ERROR, exc), True
         try:
-            return dump_content(content), None, True
-        except BadContent as exc:
-            return None, TaskError(ErrorKind.UNPICKLABLE_RESULT, f"the handler's result: {exc}"), True
+            payload = dump_content(content)
+        except BaseException as exc:  # BadContent, or KeyboardInterrupt from a user's __reduce__
+            return None, TaskError(ErrorKind.UNPICKLABLE_RESULT, f"the handler's result: {safe_text(exc)}"), True
+        limit = self.start.max_result_bytes if self.start is not None else len(payload)
+        if len(payload) > limit:
+            message = f"the handler's result is {len(payload)} bytes pickled, over this node's limit of {limit}"
+            return None, TaskError(ErrorKind.UNPICKLABLE_RESULT, message), True
+        return payload, None, True
