@@ -2,21 +2,27 @@
 
 A driver submits ``TaskIns`` and collects the ``TaskRes`` of its own tasks
 (the server routes each result to the driver that submitted its task).
-Use one ``Driver`` per thread; several drivers may share one thread.
+Each ``Driver`` talks through an endpoint of its own, so drivers in several
+threads never see each other's replies: use one ``Driver`` per thread
+(several drivers may share one thread). ``close()`` (or ``with``) releases
+the endpoint; ``LocalFederation.stop`` closes the drivers it made.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
+import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from thespian.actors import ActorAddress, ActorSystem
 
 from .control import StopWorkload
 from .errors import NodeTimeout, TaskRejected
 from .link import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
-from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id
+from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id, take_batch
+from .system import close_endpoint, private_endpoint
 
 __all__ = ["Driver", "ask_for"]
 
@@ -60,18 +66,39 @@ class Driver:
         self.driver_id = driver_id or f"driver-{new_id()[:12]}"
         self.timeout = timeout
         self._early: List[TaskRes] = []  # results that arrived in a reply meant for an earlier request
+        self._endpoint: Optional[ActorSystem] = private_endpoint(system)
+        self._lock = threading.Lock()  # a Driver shared by threads by mistake still gets its replies right
+
+    def close(self) -> None:
+        """Release this driver's endpoint; later calls raise ``RuntimeError``. Safe to call twice."""
+        endpoint, self._endpoint = self._endpoint, None
+        if endpoint is not None:
+            close_endpoint(endpoint)
+
+    def __enter__(self) -> "Driver":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def submit(self, tasks: Iterable[TaskIns]) -> List[str]:
         """Queue ``tasks`` on the server; return their ids.
 
         Raises ``TaskRejected`` if the server refused any (the rest are queued).
         """
-        batch = tuple(tasks)
-        request_id = next(_ids)
-        reply = self._request(SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id, self.timeout)
-        if reply.rejected:
-            raise TaskRejected(list(reply.accepted), [(str(i), str(why)) for i, why in reply.rejected])
-        return list(reply.accepted)
+        pending = deque(tasks)
+        accepted: List[str] = []
+        rejected: List[Tuple[str, str]] = []
+        while pending:  # in messages of at most BATCH_BYTES of content each, in order
+            batch = take_batch(pending, len(pending))
+            request_id = next(_ids)
+            reply = self._request(SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id,
+                                  self.timeout)
+            accepted.extend(reply.accepted)
+            rejected.extend((str(i), str(why)) for i, why in reply.rejected)
+        if rejected:
+            raise TaskRejected(accepted, rejected)
+        return accepted
 
     def submit_task(
         self,
@@ -140,11 +167,14 @@ class Driver:
             if isinstance(reply, TaskResBatch):
                 self._early.extend(reply.results)
 
-        return ask_for(
-            self.system,
-            self.server,
-            message,
-            lambda reply: isinstance(reply, expected) and reply.request_id == request_id,
-            timeout,
-            keep_late_results,
-        )
+        with self._lock:
+            if self._endpoint is None:
+                raise RuntimeError(f"driver {self.driver_id} is closed")
+            return ask_for(
+                self._endpoint,
+                self.server,
+                message,
+                lambda reply: isinstance(reply, expected) and reply.request_id == request_id,
+                timeout,
+                keep_late_results,
+            )

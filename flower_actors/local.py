@@ -53,6 +53,8 @@ class LocalFederation:
         self.server = server
         self.leads = leads
         self.started: Dict[NodeId, LeadClientStarted] = {}
+        self._drivers: List[Driver] = []
+        self._lock = threading.Lock()  # one ask at a time on the main endpoint: replies never cross threads
 
     @property
     def system(self) -> Any:
@@ -64,8 +66,11 @@ class LocalFederation:
         return list(self.leads)
 
     def driver(self, driver_id: Optional[str] = None) -> Driver:
-        """A new driver on the embedded server."""
-        return Driver(self.system, self.server, driver_id)
+        """A new driver on the embedded server, with an endpoint of its own (one per thread)."""
+        driver = Driver(self.system, self.server, driver_id)
+        with self._lock:
+            self._drivers.append(driver)
+        return driver
 
     def _lead(self, node_id: Optional[NodeId]) -> ActorAddress:
         if node_id is None:
@@ -79,7 +84,8 @@ class LocalFederation:
 
     def _ask(self, address: ActorAddress, message: Any, expected: type, timeout: float = ASK_TIMEOUT) -> Any:
         """Ask and wait for a reply of type ``expected``, skipping late replies to earlier requests."""
-        return ask_for(self.system, address, message, lambda reply: isinstance(reply, expected), timeout)
+        with self._lock:
+            return ask_for(self.system, address, message, lambda reply: isinstance(reply, expected), timeout)
 
     def status(self, node_id: Optional[NodeId] = None) -> NodeStatus:
         """The node's counters (``node_id`` may be left out when there is one node)."""
@@ -121,6 +127,10 @@ class LocalFederation:
                 except Exception:
                     log.warning("stopping node %r failed", node_id, exc_info=True)
             self.leads = {}
+            with self._lock:
+                drivers, self._drivers = self._drivers, []
+            for driver in drivers:
+                driver.close()
             return self.handle.shutdown()
 
 

@@ -119,6 +119,26 @@ class _Watchdog(SafeActor):
         self.wakeupAfter(timedelta(seconds=WATCHDOG_PERIOD))
 
 
+def private_endpoint(system: ActorSystem) -> ActorSystem:
+    """A new external endpoint of ``system`` whose replies no other endpoint sees (close it with ``close_endpoint``).
+
+    Thespian's ``ask`` and ``listen`` return whatever reaches the endpoint,
+    so two threads sharing one would take each other's replies. This is
+    what ``ActorSystem.private()`` does, without tying its life to a ``with``.
+    """
+    from thespian.actors import ExternalContext  # the class ``ActorSystem.private()`` uses
+
+    return ExternalContext(system._systemBase.external_clone())  # noqa: SLF001
+
+
+def close_endpoint(endpoint: ActorSystem) -> None:
+    """Close an endpoint made by ``private_endpoint`` (its socket); safe to call twice."""
+    try:
+        endpoint.exit_clone()
+    except Exception:  # already closed, or its system is gone
+        log.debug("closing an endpoint failed", exc_info=True)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
