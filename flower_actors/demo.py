@@ -78,7 +78,7 @@ def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBa
     return {
         "makespan_s": None if makespan is None else round(makespan, 3),
         "lower_bound_s": round(bound, 3),
-        "ratio": None if makespan is None else round(makespan / bound, 4),
+        "ratio": ratio(makespan, bound),
         "tasks": len(trace),
         "results": len(results),
         "errors": sum(1 for r in results if r.error is not None),
@@ -94,6 +94,13 @@ def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBa
     }
 
 
+def ratio(makespan: Optional[float], bound: float) -> Optional[float]:
+    """``makespan / bound``, or ``None`` where it has no meaning (no makespan, or a bound of 0)."""
+    if makespan is None or bound <= 0:
+        return None
+    return round(makespan / bound, 4)
+
+
 def _table(report: Dict[str, Any]) -> str:
     rows = [
         ("mode", f"{report['mode']}" + (f" (poll {report['poll_s']} s)" if report["poll_s"] else "")),
@@ -102,7 +109,8 @@ def _table(report: Dict[str, Any]) -> str:
         ("results / tasks", f"{report['results']} / {report['tasks']} ({report['errors']} errors)"),
         ("workloads", f"{report['workloads']} WorkloadClients, {report['handler_processes']} handler processes"),
         ("forward latency", f"p50 {report['forward_ms']['p50']} ms, p99 {report['forward_ms']['p99']} ms"),
-        ("result latency", f"p50 {report['result_ms']['p50']} ms, p99 {report['result_ms']['p99']} ms"),
+        ("result latency", f"p50 {report['result_ms']['p50']} ms, p99 {report['result_ms']['p99']} ms, "
+                           f"max {report['result_ms']['max']} ms"),
         ("actor system", report["base"]),
     ]
     width = max(len(name) for name, _ in rows)

@@ -55,9 +55,9 @@ def result_latencies(results: Iterable[TaskRes]) -> List[float]:
 
 
 def summary(values_s: Sequence[float]) -> Dict[str, Optional[float]]:
-    """``{"p50": ms, "p99": ms}`` of a list of seconds, rounded to microseconds."""
+    """``{"p50": ms, "p99": ms, "max": ms}`` of a list of seconds, rounded to microseconds (``None`` if empty)."""
     out: Dict[str, Optional[float]] = {}
-    for name, q in (("p50", 50.0), ("p99", 99.0)):
+    for name, q in (("p50", 50.0), ("p99", 99.0), ("max", 100.0)):
         value = percentile(values_s, q)
         out[name] = None if value is None else round(value * 1000.0, 3)
     return out

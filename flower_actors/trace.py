@@ -70,7 +70,7 @@ def lower_bound(spec: TraceSpec, poll: Optional[float]) -> float:
             visible = math.ceil(round(item.at / poll, 9)) * poll
         start = max(visible, finish.get(item.workload_id, 0.0))
         finish[item.workload_id] = start + spec.work
-    return max(finish.values())
+    return max(finish.values(), default=0.0)
 
 
 def trace_start(next_pull_at: float, config: NodeConfig) -> float:

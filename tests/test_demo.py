@@ -25,8 +25,20 @@ def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list) -> No
     assert report["workloads"] == report["handler_processes"] == report["trace_workloads"]
     assert report["lower_bound_s"] <= report["makespan_s"] <= 1.3 * report["lower_bound_s"] + 0.5
     assert report["base"] == "multiprocTCPBase"
-    assert set(report["forward_ms"]) == {"p50", "p99"} and set(report["result_ms"]) == {"p50", "p99"}
+    assert set(report["forward_ms"]) == set(report["result_ms"]) == {"p50", "p99", "max"}
     assert "makespan" in proc.stdout  # the summary table
+    assert_none_left(env)
+
+
+def test_demo_reports_a_zero_work_trace_with_a_null_ratio() -> None:
+    env = marked_env()
+    args = ["--json", "--long-poll", "--tasks", "2000", "--work", "0", "--gap", "0"]
+    proc = run_python(["-m", "flower_actors.demo", *args], env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["results"] == report["tasks"] == 2000 and report["errors"] == 0
+    assert report["lower_bound_s"] == 0.0 and report["ratio"] is None
+    assert "max" in proc.stdout  # result latency's maximum in the summary table
     assert_none_left(env)
 
 
