@@ -51,3 +51,61 @@ class BrokenInit(Client):
 
 
 Faulty = FaultInjectionClient
+
+
+class UnprintableError(Exception):
+    """An exception whose ``__str__`` and ``__repr__`` raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ is broken")
+
+
+class ExitOnPickle:
+    """A value whose pickling raises ``SystemExit``."""
+
+    def __reduce__(self) -> Any:
+        raise SystemExit(4)
+
+
+class Adder(Client):
+    """Keeps a running total (the workload's state); ``handle_add`` returns it."""
+
+    def __init__(self, context: WorkloadContext) -> None:
+        super().__init__(context)
+        self.total = 0
+
+    def handle_add(self, task: TaskIns) -> int:
+        self.total += int(task.content)
+        return self.total
+
+    def handle_slow_add(self, task: TaskIns) -> int:
+        time.sleep(0.5)
+        return self.handle_add(task)
+
+    def handle_broken_str(self, task: TaskIns) -> None:
+        raise UnprintableError()
+
+    def handle_exit_on_pickle(self, task: TaskIns) -> Any:
+        return ExitOnPickle()
+
+    def handle_sleep(self, task: TaskIns) -> int:
+        time.sleep(float(task.content))
+        return self.total
+
+    def handle_exit(self, task: TaskIns) -> None:
+        os._exit(3)
+
+
+def module_level_lambda(task: TaskIns) -> None:  # replaced below by a lambda under this name
+    """Placeholder."""
+
+
+module_level_lambda = lambda task: task.content  # type: ignore[assignment]  # noqa: E731
+
+
+def big_result(task: TaskIns) -> bytes:
+    """Returns ``task.content`` bytes."""
+    return b"x" * int(task.content)

@@ -1,0 +1,65 @@
+"""Plain objects, tested without any process."""
+
+from __future__ import annotations
+
+import pickle
+from collections import deque
+
+import pytest
+
+from flower_actors.demo import ratio
+from flower_actors.messages import TaskError, TaskIns, describe_exception, safe_text, take_batch
+from flower_actors.restarts import RestartIntensity
+from flower_actors.stats import summary
+from flower_actors.trace import TraceSpec, lower_bound
+
+
+class Broken(Exception):
+    def __str__(self) -> str:
+        raise SystemExit(1)
+
+
+class StrSubclass(str):
+    pass
+
+
+class SubclassMessage(Exception):
+    def __str__(self) -> str:
+        return StrSubclass("sub")
+
+
+def test_error_text_never_trusts_the_exception() -> None:
+    assert describe_exception(Broken()) == "Broken: <Broken object: __str__ failed>"
+    error = TaskError.from_exception("HandlerError", SubclassMessage())
+    assert type(error.message) is str and error.message == "SubclassMessage: sub"
+    assert pickle.loads(pickle.dumps(error)) == error
+    assert len(safe_text("x" * 100_000)) < 5000 and "characters cut" in safe_text("x" * 100_000)
+
+
+def test_restart_intensity_backs_off_then_gives_up_and_progress_resets_it() -> None:
+    intensity = RestartIntensity(max_restarts=3, period=10.0, base_delay=0.1, max_delay=0.3)
+    assert [intensity.died(t) for t in (0.0, 0.1, 0.2)] == [0.1, 0.2, 0.3]
+    assert intensity.died(0.3) is None and intensity.recent == 0
+    assert intensity.died(1.0) == 0.1
+    intensity.progressed()
+    assert intensity.died(1.1) == 0.1
+    assert intensity.died(20.0) == 0.1, "deaths older than the period are forgotten"
+
+
+def test_take_batch_bounds_items_and_bytes() -> None:
+    queue = deque(TaskIns.create("w", b"x" * 1000) for _ in range(10))
+    assert len(take_batch(queue, 3)) == 3
+    assert len(take_batch(queue, 100, max_bytes=2500)) == 3
+    assert len(take_batch(queue, 100, max_bytes=1)) == 1, "at least one, even if larger"
+    assert len(take_batch(queue, 100)) == 3 and not queue and take_batch(queue, 5) == ()
+
+
+@pytest.mark.parametrize("makespan,bound,expected", [(2.0, 1.0, 2.0), (1.0, 0.0, None), (None, 1.0, None)])
+def test_ratio_has_no_meaning_without_a_bound(makespan: float, bound: float, expected: object) -> None:
+    assert ratio(makespan, bound) == expected
+
+
+def test_zero_work_trace_has_a_zero_bound_and_summaries_have_a_max() -> None:
+    assert lower_bound(TraceSpec(10, 40, 0.0, 0.0, 0), None) == 0.0
+    assert summary([0.001, 0.002, 0.003]) == {"p50": 2.0, "p99": 3.0, "max": 3.0}
+    assert summary([]) == {"p50": None, "p99": None, "max": None}
