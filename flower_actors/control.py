@@ -75,9 +75,13 @@ class WorkloadRegistered:
 
 @dataclass(frozen=True)
 class StopWorkload:
-    """Stop a workload's WorkloadClient: its running task finishes, its queued tasks get ``WorkloadStopped``.
+    """Stop a workload's WorkloadClient; a later task of the workload starts a fresh one (with fresh state).
 
-    A later task of the workload starts a fresh WorkloadClient (with fresh state).
+    Sent by a program to a LeadClient: the task running now finishes, the
+    tasks not started yet get ``WorkloadStopped``. Sent by a server among a
+    node's tasks (``Driver.stop_workload``): it is ordered with them, so the
+    tasks before it finish in the old WorkloadClient and those after it run
+    in a fresh one, whatever phase the old one is in.
     """
 
     workload_id: WorkloadId

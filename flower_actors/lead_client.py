@@ -313,6 +313,7 @@ class LeadClient(SafeActor):
             error = f"workload {message.workload_id!r} is running; stop it (StopWorkload) before changing its app"
         else:
             self.apps[message.workload_id] = message.app
+            self.given_up.pop(message.workload_id, None)  # a new app is worth a fresh try at once
         self.send(sender, WorkloadRegistered(message.workload_id, error))
 
     # Pulling.
