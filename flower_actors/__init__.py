@@ -20,23 +20,28 @@ from .control import (
     WorkloadStopped,
 )
 from .driver import Driver
-from .embedded_server import EmbeddedServer
 from .errors import (
     AppLoadError,
+    BadContent,
     ConfigError,
     ErrorKind,
     FlowerActorsError,
     NodeTimeout,
     SystemStartError,
     TaskRejected,
+    ThespianIncompatible,
+    UnauthenticatedFrame,
+    UnknownMessageType,
 )
-from .lead_client import LeadClient
 from .link import LinkError, SetServerFault
+from .link.embedded import EmbeddedServer
 from .local import LocalFederation, local_federation, run_node
-from .messages import BadContent, NodeId, Task, TaskError, TaskIns, TaskRes, WorkloadId
-from .system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
-from .transport_security import secure_thespian
-from .workload_client import WorkloadClient
+from .messages import NodeId, Task, TaskError, TaskIns, TaskRes, WorkloadId
+from .node.lead_client import LeadClient
+from .node.workload_client import WorkloadClient
+from .runtime.system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
+from .runtime.transport_security import secure_thespian
+from . import _moved  # noqa: E402,F401  - the module paths of before 0.2 keep working
 
 __version__ = "0.1.0"
 
@@ -62,8 +67,8 @@ __all__ = [
     "NodeStopped",
     "NodeTimeout",
     "RegisterWorkload",
-    "StartLeadClient",
     "SetServerFault",
+    "StartLeadClient",
     "StopNode",
     "StopWorkload",
     "SystemConfig",
@@ -73,6 +78,9 @@ __all__ = [
     "TaskIns",
     "TaskRejected",
     "TaskRes",
+    "ThespianIncompatible",
+    "UnauthenticatedFrame",
+    "UnknownMessageType",
     "WorkloadClient",
     "WorkloadContext",
     "WorkloadId",

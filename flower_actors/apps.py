@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .config import AppSpec
-from .errors import AppLoadError
+from .errors import AppLoadError, UnknownMessageType
 from .messages import NodeId, TaskIns, WorkloadId, describe_exception
 
 __all__ = ["Client", "UnknownMessageType", "WorkloadContext", "load_app"]
@@ -33,10 +33,6 @@ class WorkloadContext:
     node_id: NodeId
     config: Mapping[str, Any] = field(default_factory=dict)
     """The ``AppSpec.config`` the app was registered with."""
-
-
-class UnknownMessageType(LookupError):
-    """The app has no handler for a task's ``message_type``."""
 
 
 class Client:

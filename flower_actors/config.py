@@ -38,6 +38,11 @@ class AppSpec:
             raise ConfigError(f"app config must be a mapping, not {type(self.config).__name__}")
         _positive("deadline_s", self.deadline_s, allow_none=True)
 
+    @property
+    def module(self) -> str:
+        """The module ``ref`` names (imported ahead by the warm pool)."""
+        return self.ref.partition(":")[0]
+
 
 AppRef = Union[str, type, AppSpec, Any]
 """An app as a user may give it: a reference string, a class, a function or an ``AppSpec``."""

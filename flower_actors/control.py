@@ -8,8 +8,7 @@ Public requests (an embedding program sends them to a ``LeadClient``)::
     GetNodeStatus     ──▶ LeadClient ──▶ NodeStatus
     StopNode          ──▶ LeadClient ──▶ NodeStopped
 
-The rest are internal: the LeadClient starts its Sender and WorkloadClients
-with them, and they report back.
+Messages between a node's own actors are in ``flower_actors.node.wire``.
 """
 
 from __future__ import annotations
@@ -22,11 +21,9 @@ from .messages import NodeId, WorkloadId
 
 __all__ = [
     "GetNodeStatus",
-    "GetProcessInfo",
     "LeadClientStarted",
     "NodeStatus",
     "NodeStopped",
-    "ProcessInfo",
     "RegisterWorkload",
     "StartLeadClient",
     "StopNode",
@@ -173,146 +170,4 @@ class NodeStopped:
 
     node_id: NodeId
     results_pushed: int
-    unpushed: int
-
-
-@dataclass(frozen=True)
-class GetProcessInfo:
-    """Ask any of our actors for its process id and session id."""
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """An actor's process id and session id (all actors of a system share the session)."""
-
-    pid: int
-    session_id: int
-
-
-# Internal: LeadClient <-> WorkloadClient / Sender.
-
-
-@dataclass(frozen=True, repr=False)
-class StartWorkloadClient:
-    """LeadClient → new WorkloadClient: who you are and where results go."""
-
-    workload_id: WorkloadId
-    node_id: NodeId
-    app: AppSpec
-    sender: Any
-    lead: Any
-    incarnation: int = 0
-    """Unique per WorkloadClient the LeadClient created; echoed in its reports."""
-    board_slot: int = -1
-    """Its slot on the LeadClient's ``TaskBoard`` (-1: none)."""
-    spill_path: Optional[str] = None
-    """Where it keeps results that have not left its process yet (``spill``); ``None``: nowhere."""
-    tasks: Tuple[Any, ...] = ()
-    """Its first tasks (a warm process gets them with its start)."""
-    max_result_bytes: int = 64 * 1024 * 1024
-    """Largest pickled result it sends (the node's ``max_content_bytes``); a larger one becomes an error."""
-
-    def __repr__(self) -> str:  # short: Thespian formats every message it sends
-        return f"StartWorkloadClient(workload={self.workload_id!r}, incarnation={self.incarnation}, {len(self.tasks)} tasks)"
-
-
-@dataclass(frozen=True, repr=False)
-class RunTasks:
-    """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
-
-    tasks: Tuple[Any, ...]
-
-    def __repr__(self) -> str:  # short: Thespian formats every message it sends
-        return f"RunTasks({len(self.tasks)} tasks)"
-
-
-@dataclass(frozen=True, repr=False)
-class TaskResGroup:
-    """WorkloadClient → Sender: results finished back to back, in one message."""
-
-    results: Tuple[Any, ...]
-
-    def __repr__(self) -> str:  # short: Thespian formats every message it sends
-        return f"TaskResGroup({len(self.results)} results)"
-
-
-@dataclass(frozen=True)
-class PrewarmWorkloadClient:
-    """LeadClient → WorkloadClient for the warm pool: report your pid now; import ``module`` ahead."""
-
-    incarnation: int
-    board_slot: int
-    lead: Any
-    module: Optional[str] = None
-    """The node's default app module, imported ahead so a first task does not wait for it."""
-
-
-@dataclass(frozen=True)
-class WorkloadClientStarted:
-    """WorkloadClient → LeadClient: running in process ``pid`` (sent before the app is loaded).
-
-    ``workload_id`` is ``None`` for a process of the warm pool, not yet assigned.
-    """
-
-    workload_id: Optional[WorkloadId]
-    pid: int
-    incarnation: int = 0
-
-
-@dataclass(frozen=True)
-class StartSender:
-    """LeadClient → new Sender: push to ``server``, report to ``lead``."""
-
-    node_id: NodeId
-    server: Any
-    lead: Any
-    request_timeout: float = 5.0
-    retry_backoff_max: float = 5.0
-
-
-@dataclass(frozen=True, repr=False)
-class TasksDone:
-    """WorkloadClient → LeadClient: these tasks finished and their results went to the Sender."""
-
-    workload_id: WorkloadId
-    incarnation: int
-    ins_ids: Tuple[str, ...]
-    errors: int = 0
-
-    def __repr__(self) -> str:  # short: Thespian formats every message it sends
-        return f"TasksDone(workload={self.workload_id!r}, {len(self.ins_ids)} tasks)"
-
-
-@dataclass(frozen=True)
-class ReportProgress:
-    """LeadClient → Sender: send a ``SenderProgress`` now (a status request waits for it)."""
-
-
-@dataclass(frozen=True, repr=False)
-class SenderProgress:
-    """Sender → LeadClient: totals, and the ``TaskIns`` ids whose results it took since its last report."""
-
-    pushed: int
-    errors: int
-    buffered: int
-    received: Tuple[str, ...] = ()
-    pushing: int = 0
-    """Results in pushes the server has not acknowledged yet (0: ``pushed`` and ``errors`` are final for now)."""
-
-    def __repr__(self) -> str:  # short: Thespian formats every message it sends
-        return f"SenderProgress(pushed={self.pushed}, buffered={self.buffered}, {len(self.received)} received)"
-
-
-@dataclass(frozen=True)
-class FlushSender:
-    """LeadClient → Sender: answer ``SenderFlushed`` once nothing is left to push (or at the deadline)."""
-
-    deadline: float
-
-
-@dataclass(frozen=True)
-class SenderFlushed:
-    """Sender → LeadClient: pushed everything (``unpushed`` is what was left at the deadline)."""
-
-    pushed: int
     unpushed: int

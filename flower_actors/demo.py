@@ -17,12 +17,9 @@ import sys
 import time
 from typing import Any, Dict, Optional, Sequence, TextIO
 
-from .config import AppSpec, NodeConfig
-from .local import exit_on_sigterm, run_node
-from .messages import TaskIns
-from .stats import forward_latencies, result_latencies, summary
-from .system import SYSTEM_BASE, SystemConfig
-from .trace import Replay, TraceSpec, fed_trace, lower_bound, replay, trace_start
+from flower_actors import AppSpec, NodeConfig, SystemConfig, TaskIns, run_node
+from flower_actors.tools import (SYSTEM_BASE, Replay, TraceSpec, exit_on_sigterm, fed_trace, forward_latencies,
+                                 lower_bound, replay, result_latencies, summary, trace_start)
 
 __all__ = ["main", "run_trace"]
 

@@ -20,9 +20,9 @@ from thespian.actors import ActorAddress, ActorSystem
 
 from .control import StopWorkload
 from .errors import NodeTimeout, TaskRejected
-from .link import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
+from .link.protocol import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
 from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id, take_batch
-from .system import close_endpoint, private_endpoint
+from .runtime.system import close_endpoint, private_endpoint
 
 __all__ = ["Driver", "ask_for"]
 

@@ -1,13 +1,17 @@
-"""Exceptions raised by flower_actors, and the error kinds carried by results.
+"""Every exception flower_actors raises, and the error kinds carried by results.
 
 Exceptions a program can catch::
 
     FlowerActorsError
-     ├── ConfigError          a configuration value is invalid
-     ├── AppLoadError         an app reference cannot be imported or built
-     ├── SystemStartError     the actor system could not be started
-     ├── NodeTimeout          a node or server did not answer in time
-     └── TaskRejected         the server refused submitted tasks
+     ├── ConfigError            a configuration value is invalid (also a ValueError)
+     ├── AppLoadError           an app reference cannot be imported or built
+     ├── BadContent             a task's or result's content cannot be pickled or unpickled (also a ValueError)
+     ├── UnknownMessageType     an app has no handler for a task's message type (also a LookupError)
+     ├── SystemStartError       the actor system could not be started
+     ├── NodeTimeout            a node or server did not answer in time (also a TimeoutError)
+     ├── TaskRejected           the server refused submitted tasks
+     ├── UnauthenticatedFrame   a frame on the wire was not signed with the system's secret
+     └── ThespianIncompatible   the installed Thespian lacks an internal this package relies on
 
 Errors that happen while a task is handled never raise in the caller: they
 come back as a ``TaskRes`` whose ``error.kind`` is one of ``ErrorKind``.
@@ -15,14 +19,20 @@ come back as a ``TaskRes`` whose ``error.kind`` is one of ``ErrorKind``.
 
 from __future__ import annotations
 
+import enum
+
 __all__ = [
     "AppLoadError",
+    "BadContent",
     "ConfigError",
     "ErrorKind",
     "FlowerActorsError",
     "NodeTimeout",
     "SystemStartError",
     "TaskRejected",
+    "ThespianIncompatible",
+    "UnauthenticatedFrame",
+    "UnknownMessageType",
 ]
 
 
@@ -38,6 +48,14 @@ class AppLoadError(FlowerActorsError):
     """An app reference (``"package.module:Name"``) cannot be loaded."""
 
 
+class BadContent(FlowerActorsError, ValueError):
+    """A task's or result's content cannot be pickled or unpickled."""
+
+
+class UnknownMessageType(FlowerActorsError, LookupError):
+    """The app has no handler for a task's ``message_type``."""
+
+
 class SystemStartError(FlowerActorsError):
     """The actor system, the server or a node could not be started."""
 
@@ -49,15 +67,23 @@ class NodeTimeout(FlowerActorsError, TimeoutError):
 class TaskRejected(FlowerActorsError):
     """The server refused some submitted tasks; the others were queued."""
 
-    def __init__(self, accepted: "list[str]", rejected: "list[tuple[str, str]]") -> None:
+    def __init__(self, accepted: list[str], rejected: list[tuple[str, str]]) -> None:
         self.accepted = accepted
         self.rejected = rejected
         first_id, first_reason = rejected[0]
         super().__init__(f"server refused {len(rejected)} task(s), e.g. {first_id}: {first_reason}")
 
 
-class ErrorKind:
-    """The ``kind`` values of a ``TaskError``: short names a user can act on."""
+class UnauthenticatedFrame(FlowerActorsError):
+    """A frame's HMAC tag did not match: it was not sent by one of the system's processes."""
+
+
+class ThespianIncompatible(FlowerActorsError):
+    """The installed Thespian lacks an internal this package relies on (see ``runtime.thespian_compat``)."""
+
+
+class ErrorKind(enum.StrEnum):
+    """The ``kind`` values of a ``TaskError``: short names a user can act on (each equal to its string)."""
 
     HANDLER_ERROR = "HandlerError"
     """The user's handler raised; the workload keeps its state."""
@@ -66,7 +92,7 @@ class ErrorKind:
     APP_LOAD_ERROR = "AppLoadError"
     """The workload's app could not be imported or instantiated."""
     UNPICKLABLE_RESULT = "UnpicklableResult"
-    """The handler returned a value that cannot be sent between processes."""
+    """The handler returned a value that cannot be sent between processes (or is over ``max_content_bytes``)."""
     WORKLOAD_CLIENT_DIED = "WorkloadClientDied"
     """The process running the workload's handler exited or was killed."""
     DEADLINE_EXCEEDED = "DeadlineExceeded"

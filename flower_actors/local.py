@@ -31,12 +31,11 @@ from .control import (
     WorkloadStopped,
 )
 from .driver import Driver, ask_for
-from .embedded_server import EmbeddedServer
 from .errors import ConfigError, SystemStartError
-from .lead_client import LeadClient
-from .link import GetServerStatus, ServerStatus, SetServerFault
+from .link.embedded import EmbeddedServer, GetServerStatus, ServerStatus, SetServerFault
 from .messages import NodeId, WorkloadId
-from .system import ActorSystemHandle, SystemConfig, start_actor_system
+from .node.lead_client import LeadClient
+from .runtime.system import ActorSystemHandle, SystemConfig, start_actor_system
 
 __all__ = ["LocalFederation", "exit_on_sigterm", "local_federation", "run_node"]
 

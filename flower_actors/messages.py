@@ -21,9 +21,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
+from .errors import BadContent
+
 __all__ = [
     "BadContent",
     "NodeId",
+    "ShortRepr",
     "Task",
     "TaskError",
     "TaskIns",
@@ -48,10 +51,6 @@ NodeId = Union[int, str]
 def new_id() -> str:
     """Return a fresh, unique task id."""
     return uuid.uuid4().hex
-
-
-class BadContent(ValueError):
-    """A task's or result's content cannot be pickled or unpickled."""
 
 
 MAX_ERROR_TEXT = 4000
@@ -120,6 +119,25 @@ def load_content(payload: Optional[bytes]) -> Any:
         raise
     except BaseException as exc:  # a user's __setstate__ may raise anything
         raise BadContent(f"content cannot be unpickled: {describe_exception(exc)}") from None
+
+
+class ShortRepr:
+    """Mixin for dataclass messages: a repr that counts collections instead of listing them.
+
+    Thespian formats every message it sends for its debug log, so a message
+    that carries thousands of tasks must not print them (use with
+    ``@dataclass(repr=False)``).
+    """
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, (tuple, list, bytes, dict)):
+                parts.append(f"{len(value)} {f.name}")
+            elif value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) < 40):
+                parts.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 class _Content:

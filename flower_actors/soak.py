@@ -19,11 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from .config import AppSpec, NodeConfig
-from .errors import ErrorKind
-from .local import exit_on_sigterm, run_node
-from .messages import TaskIns, TaskRes
-from .system import SystemConfig, session_processes
+from flower_actors import AppSpec, ErrorKind, NodeConfig, SystemConfig, TaskIns, TaskRes, run_node
+from flower_actors.tools import exit_on_sigterm, memory_kb, session_processes
 
 __all__ = ["SoakSpec", "main", "run_soak"]
 
@@ -63,21 +60,6 @@ def plan(spec: SoakSpec) -> List[TaskIns]:
     return tasks
 
 
-def _memory_kb(pid: int) -> Dict[str, int]:
-    """RSS and PSS of a process, in KiB."""
-    out = {"rss_kb": 0, "pss_kb": 0}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    out["rss_kb"] = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    out["pss_kb"] = int(line.split()[1])
-    except OSError:
-        pass
-    return out
-
-
 def run_soak(spec: SoakSpec, progress: bool = False) -> Dict[str, Any]:
     """Run the soak and return its figures (see the module docstring)."""
     tasks = plan(spec)
@@ -102,7 +84,7 @@ def run_soak(spec: SoakSpec, progress: bool = False) -> Dict[str, Any]:
         while len(received) < len(tasks) and time.monotonic() < deadline:
             received.extend(driver.collect(wait=0.5))
             while len(received) >= next_mark and len(memory) < 4:
-                memory.append(_memory_kb(lead_pid))
+                memory.append(memory_kb(lead_pid))
                 next_mark += quarter
             if progress:
                 print(f"\r{len(received)}/{len(tasks)} results", end="", file=sys.stderr, flush=True)

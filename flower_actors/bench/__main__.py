@@ -10,7 +10,8 @@ import sys
 import time
 from typing import Any, List, Optional, Sequence
 
-from ..local import exit_on_sigterm
+from flower_actors.tools import exit_on_sigterm
+
 from .scenarios import SCENARIOS, Row
 
 MAIN_METRIC = {

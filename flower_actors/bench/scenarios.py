@@ -6,22 +6,16 @@ import multiprocessing
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ..local import LocalFederation
-from ..stats import forward_gaps, percentile
-from ..trace import TraceSpec, fed_trace, lower_bound
+from flower_actors import LocalFederation
+from flower_actors.tools import (TraceSpec, cpu_ms, fed_trace, forward_gaps, lower_bound, percentile, pss_kb, read_stat,
+                                 summary)
+
 from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
 from .work import Job, Record, calibrate_spin
 
 __all__ = ["SCENARIOS", "Row"]
 
 Row = Dict[str, Any]
-
-
-def _ms(values: Sequence[float]) -> Dict[str, Optional[float]]:
-    return {
-        "p50": None if not values else round((percentile(values, 50) or 0.0) * 1000, 3),
-        "p99": None if not values else round((percentile(values, 99) or 0.0) * 1000, 3),
-    }
 
 
 def forward(records: Sequence[Record]) -> List[float]:
@@ -46,28 +40,15 @@ def _row(scenario: str, system: str, run: RunResult, jobs: int, **metrics: Any) 
     }
 
 
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _cpu_and_faults(pids: Sequence[int]) -> Dict[str, Any]:
     """Median CPU time (``/proc/<pid>/schedstat``) and minor page faults of these processes so far."""
-    cpu, faults = [], []
+    cpu: list[float] = []
+    faults: list[int] = []
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/schedstat") as f:
-                cpu.append(int(f.read().split()[0]) / 1e6)
-            with open(f"/proc/{pid}/stat") as f:
-                faults.append(int(f.read().rpartition(")")[2].split()[7]))
-        except (OSError, ValueError, IndexError):
-            continue
+        ms, stat = cpu_ms(pid), read_stat(pid)
+        if ms is not None and stat is not None:
+            cpu.append(ms)
+            faults.append(stat.minor_faults)
     return {"cpu_ms_per_client": round(percentile(cpu, 50) or 0.0, 2) if cpu else None,
             "minor_faults_per_client": int(percentile(faults, 50) or 0) if faults else None}
 
@@ -173,7 +154,7 @@ def latency(quick: bool) -> List[Row]:
         "raw-processes": run_raw_processes(jobs, poll=None),
     }
     return [
-        _row("latency", name, run, tasks, forward_ms=_ms(forward(run.records)), result_ms=_ms(result(run.records)))
+        _row("latency", name, run, tasks, forward_ms=summary(forward(run.records)), result_ms=summary(result(run.records)))
         for name, run in runs.items()
     ]
 
@@ -192,7 +173,7 @@ def spawn(quick: bool) -> List[Row]:
     workloads = 20 if quick else 60
     jobs = [Job(i, i * 0.05, i, "zero") for i in range(workloads)]
     runs = {"ours": run_ours(jobs, long_poll=True), "raw-processes": run_raw_processes(jobs, poll=None)}
-    return [_row("spawn", name, run, workloads, spawn_ms=_ms(_first_task_start(run.records)))
+    return [_row("spawn", name, run, workloads, spawn_ms=summary(_first_task_start(run.records)))
             for name, run in runs.items()]
 
 
@@ -205,15 +186,15 @@ def memory(quick: bool) -> List[Row]:
 
     def ours_memory(node: LocalFederation) -> Dict[str, Any]:
         status = node.status()
-        pss = [_pss_kb(p) for p in status.handler_pids]
+        pss = [pss_kb(p) for p in status.handler_pids]
         return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
-                "lead_client_pss_mb": round(_pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss),
+                "lead_client_pss_mb": round(pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss),
                 **_cpu_and_faults(status.handler_pids)}
 
     def raw_memory(pids: List[int]) -> Dict[str, Any]:
-        pss = [_pss_kb(p) for p in pids]
+        pss = [pss_kb(p) for p in pids]
         return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2), "clients_measured": len(pss),
-                "lead_client_pss_mb": round(_pss_kb(os.getpid()) / 1024, 2), **_cpu_and_faults(pids)}
+                "lead_client_pss_mb": round(pss_kb(os.getpid()) / 1024, 2), **_cpu_and_faults(pids)}
 
     runs = {
         "ours": run_ours(jobs, long_poll=True, inspect=ours_memory),

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..config import AppSpec, NodeConfig
-from ..local import LocalFederation, run_node
-from ..messages import TaskIns
-from ..system import SystemConfig
-from ..trace import replay, trace_start
+from flower_actors import AppSpec, LocalFederation, NodeConfig, SystemConfig, TaskIns, run_node
+from flower_actors.tools import replay, trace_start
+
 from .work import Job, Record, run_job
 
 __all__ = ["RunResult", "run_ours", "run_raw_processes", "run_thread_pool"]

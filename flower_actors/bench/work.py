@@ -6,8 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..apps import Client
-from ..messages import TaskIns
+from flower_actors import Client, TaskIns
 
 __all__ = ["BenchClient", "Job", "Record", "calibrate_spin", "run_job", "spin"]
 

@@ -26,7 +26,8 @@ import struct
 import tempfile
 from typing import List, Optional, Sequence
 
-from .messages import TaskRes
+from ..messages import TaskRes
+from ..runtime.proc import pid_exists
 
 __all__ = ["SpillWriter", "make_spill_dir", "read_spill", "remove_spill_dir"]
 
@@ -63,7 +64,7 @@ def _remove_stale(parent: str) -> None:
         return
     for name in names:
         pid = name[len(_PREFIX):].partition("-")[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        if pid.isdigit() and not pid_exists(int(pid)):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 

@@ -26,9 +26,10 @@ from typing import Any, Dict, List, Optional
 
 from thespian.actors import ActorSystem
 
-from .actor_base import SafeActor
-from .control import GetProcessInfo, ProcessInfo
-from .errors import ConfigError, SystemStartError
+from ..errors import ConfigError, SystemStartError
+from . import thespian_compat
+from .actor_base import GetProcessInfo, ProcessInfo, SafeActor
+from .proc import process_alive, session_processes
 from .transport_security import secure_thespian
 
 __all__ = [
@@ -86,15 +87,6 @@ class WatchCreator:
     pid: int
 
 
-def process_alive(pid: int) -> bool:
-    """False if ``pid`` has exited (a zombie not yet reaped counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
-
-
 class _Watchdog(SafeActor):
     """Reports the system's session id; then kills the session if its creator dies without shutting down.
 
@@ -122,21 +114,16 @@ class _Watchdog(SafeActor):
 def private_endpoint(system: ActorSystem) -> ActorSystem:
     """A new external endpoint of ``system`` whose replies no other endpoint sees (close it with ``close_endpoint``).
 
-    Thespian's ``ask`` and ``listen`` return whatever reaches the endpoint,
-    so two threads sharing one would take each other's replies. This is
-    what ``ActorSystem.private()`` does, without tying its life to a ``with``.
+    Thespian's ``ask`` and ``listen`` return whatever reaches an endpoint, so
+    two threads sharing one would take each other's replies.
     """
-    from thespian.actors import ExternalContext  # the class ``ActorSystem.private()`` uses
-
-    return ExternalContext(system._systemBase.external_clone())  # noqa: SLF001
+    endpoint: ActorSystem = thespian_compat.private_endpoint(system)
+    return endpoint
 
 
 def close_endpoint(endpoint: ActorSystem) -> None:
     """Close an endpoint made by ``private_endpoint`` (its socket); safe to call twice."""
-    try:
-        endpoint.exit_clone()
-    except Exception:  # already closed, or its system is gone
-        log.debug("closing an endpoint failed", exc_info=True)
+    thespian_compat.close_endpoint(endpoint, lambda exc: log.debug("closing an endpoint failed: %s", exc))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -172,23 +159,6 @@ def _log_defs(config: SystemConfig) -> Dict[str, Any]:
         "root": {"handlers": list(handlers), "level": min(config.log_level, logging.WARNING)},
         "disable_existing_loggers": False,
     }
-
-
-def session_processes(session_id: int) -> List[int]:
-    """Pids of the live (non-zombie) processes in ``session_id``."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        # fields after the command name: state ppid pgrp session ...
-        if fields[0] != b"Z" and int(fields[3]) == session_id:
-            pids.append(int(entry))
-    return pids
 
 
 def kill_session(session_id: int, timeout: float = 5.0) -> List[int]:

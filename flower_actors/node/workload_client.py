@@ -22,10 +22,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
+from ..apps import WorkloadContext, load_app
+from ..errors import AppLoadError, ErrorKind, UnknownMessageType
+from ..messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
+from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
+from ..runtime.thespian_compat import pending_transmits
 from . import task_board
-from .actor_base import TRANSPORT_PAUSE, SafeActor
-from .apps import UnknownMessageType, WorkloadContext, load_app
-from .control import (
+from .wire import (
     PrewarmWorkloadClient,
     RunTasks,
     StartWorkloadClient,
@@ -33,8 +36,6 @@ from .control import (
     TasksDone,
     WorkloadClientStarted,
 )
-from .errors import AppLoadError, ErrorKind
-from .messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
 from .spill import SpillWriter
 
 __all__ = ["WorkloadClient"]
@@ -54,14 +55,6 @@ MAX_MESSAGE_TYPES = 1024
 """Message types whose last duration a WorkloadClient remembers (to tell short tasks from long ones)."""
 
 _CONTINUE = "continue"
-
-
-def _sends_pending(actor: Any) -> bool:
-    """Whether this actor's Thespian transport still has messages not acknowledged (Thespian 4 internals)."""
-    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
-    if transport is None:
-        return True  # unknown (another Thespian): treat every result as at risk
-    return bool(getattr(transport, "_aTB_numPendingTransmits", 0) or getattr(transport, "_aTB_queuedPendingTransmits", ()))
 
 
 def _make_faults_fatal() -> None:
@@ -172,7 +165,7 @@ class WorkloadClient(SafeActor):
                 break
         results, self.unsent = self.unsent, []
         self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
-        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, tuple(r.ins_id for r in results), errors))
+        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, tuple(r.ins_id for r in results)))
         self.in_transit.extend(results)
         if self.waiting:
             self._continue_later()
@@ -186,7 +179,7 @@ class WorkloadClient(SafeActor):
 
     def _hold_for_transport(self) -> bool:
         """Whether the next task must wait for earlier results to leave (see ``_slice``)."""
-        if self._known_short(self.waiting[0]) or not self.in_transit or not _sends_pending(self):
+        if self._known_short(self.waiting[0]) or not self.in_transit or not pending_transmits(self):
             self.draining_since = None
             return False
         now = time.monotonic()
@@ -204,7 +197,7 @@ class WorkloadClient(SafeActor):
         handler crashes or hangs until it is killed; the LeadClient reads the
         spill file of a process that ended (see ``spill``).
         """
-        if self.in_transit and not self.unsent and not _sends_pending(self):
+        if self.in_transit and not self.unsent and not pending_transmits(self):
             self.in_transit.clear()
             self.spilled = 0
             if self.spill is not None:

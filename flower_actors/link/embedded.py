@@ -1,4 +1,4 @@
-"""``EmbeddedServer``: a task server that lives in the same actor system.
+"""``EmbeddedServer``: a task server that lives in the same actor system (``NodeLink`` and ``DriverLink``).
 
 It serves several nodes and several drivers at once, as in the FED's
 picture: each ``TaskIns`` is queued for its ``node_id`` and only that node's
@@ -18,31 +18,31 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import OrderedDict, deque
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Deque, Dict, Optional, Tuple
+from typing import Any, Generic, TypeVar
 
 from thespian.actors import ActorAddress, WakeupMessage
 
-from .actor_base import SafeActor
-from .control import StopWorkload
-from .link import (
+from ..control import StopWorkload
+from ..messages import NodeId, TaskIns, TaskRes, take_batch, task_ins_problem
+from ..runtime.actor_base import SafeActor
+from ..runtime.recent_ids import RecentIds
+from .protocol import (
     CollectTaskRes,
-    GetServerStatus,
     LinkError,
     PullTaskIns,
     PushTaskRes,
-    ServerStatus,
-    SetServerFault,
     SubmitTaskIns,
     TaskInsAccepted,
     TaskInsBatch,
     TaskResAck,
     TaskResBatch,
 )
-from .messages import NodeId, TaskIns, TaskRes, take_batch, task_ins_problem
 
-__all__ = ["EmbeddedServer"]
+__all__ = ["EmbeddedServer", "GetServerStatus", "ServerStatus", "SetServerFault"]
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +50,110 @@ SEEN_WINDOW = 1_000_000
 """How many finished task ids are remembered to refuse a resubmitted id."""
 
 
+@dataclass(frozen=True)
+class SetServerFault:
+    """Fault injection for the embedded server: how it treats node requests from now on.
+
+    ``mode`` is ``None`` (healthy), ``"silent"`` (drops pulls and pushes
+    unanswered, like an unreachable server) or ``"error"`` (answers them with
+    ``LinkError``). Driver requests are always served.
+    """
+
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class GetServerStatus:
+    """Anyone → server: report counters."""
+
+    request_id: int = 0
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """Server counters: tasks queued per node, results waiting per driver, totals."""
+
+    request_id: int
+    queued: tuple[tuple[NodeId, int], ...]
+    waiting_results: tuple[tuple[str, int], ...]
+    submitted: int
+    pulled: int
+    stored: int
+    duplicates_dropped: int
+    pid: int
+    session_id: int
+    last_error: str | None = None
+
+
+Request = TypeVar("Request", PullTaskIns, CollectTaskRes)
+
+
+@dataclass(frozen=True)
+class _HoldExpired:
+    """Timer: a held request may have waited its ``wait_s``."""
+
+    kind: str
+    key: Hashable
+    request_id: int
+
+
+class HeldRequests(Generic[Request]):
+    """Long-poll holding: at most one waiting request per key (a node, a driver), answered by ``answer``.
+
+    A newer request of the same key answers the older one as empty; a request
+    is answered at once when ``ready`` or when it does not wait, else when
+    ``ready`` becomes true (``poke``) or its ``wait_s`` runs out (``expired``).
+    """
+
+    def __init__(self, kind: str, answer: Callable[[ActorAddress, Request, bool], None]) -> None:
+        self.kind = kind
+        self.answer: Callable[[ActorAddress, Request, bool], None] = answer  # (who, request, empty)
+        self.waiting: dict[Hashable, tuple[ActorAddress, Request]] = {}
+
+    def hold(self, actor: SafeActor, key: Hashable, who: ActorAddress, request: Request, ready: bool) -> None:
+        previous = self.waiting.pop(key, None)
+        if previous is not None:
+            self.answer(previous[0], previous[1], True)
+        if ready or request.wait_s <= 0:
+            self.answer(who, request, False)
+        else:
+            self.waiting[key] = (who, request)
+            actor.wakeupAfter(timedelta(seconds=request.wait_s), _HoldExpired(self.kind, key, request.request_id))
+
+    def poke(self, key: Hashable) -> None:
+        """Something for ``key`` exists now: answer its held request, if any."""
+        held = self.waiting.pop(key, None)
+        if held is not None:
+            self.answer(held[0], held[1], False)
+
+    def expired(self, timer: _HoldExpired) -> None:
+        held = self.waiting.get(timer.key)
+        if timer.kind == self.kind and held is not None and held[1].request_id == timer.request_id:
+            self.poke(timer.key)
+
+    def drop_all(self) -> list[tuple[ActorAddress, Request]]:
+        """Forget every held request; return them."""
+        held, self.waiting = list(self.waiting.values()), {}
+        return held
+
+
 class EmbeddedServer(SafeActor):
     """Queues tasks per node, results per driver; answers pulls, pushes, submits and collects."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.queues: Dict[NodeId, Deque[Any]] = {}
-        self.pending_pulls: Dict[NodeId, Tuple[ActorAddress, PullTaskIns]] = {}
-        self.owner: Dict[str, str] = {}  # task id -> driver id, until its result is stored
-        self.finished: "OrderedDict[str, None]" = OrderedDict()
-        self.results: Dict[str, Deque[TaskRes]] = {}
-        self.pending_collects: Dict[str, Tuple[ActorAddress, CollectTaskRes]] = {}
+        self.queues: dict[NodeId, deque[Any]] = {}
+        self.owner: dict[str, str] = {}  # task id -> driver id, until its result is stored
+        self.finished = RecentIds(SEEN_WINDOW)
+        self.results: dict[str, deque[TaskRes]] = {}
+        self.pulls: HeldRequests[PullTaskIns] = HeldRequests("pull", self._answer_pull)
+        self.collects: HeldRequests[CollectTaskRes] = HeldRequests("collect", self._answer_collect)
         self.submitted = 0
         self.pulled = 0
         self.stored = 0
         self.duplicates_dropped = 0
-        self.last_error: Optional[str] = None
-        self.fault: Optional[str] = None
+        self.last_error: str | None = None
+        self.fault: str | None = None
 
     # Driver side.
 
@@ -99,25 +186,14 @@ class EmbeddedServer(SafeActor):
             log.warning("driver %s: %s", message.driver_id, self.last_error)
         self.send(sender, TaskInsAccepted(message.request_id, tuple(accepted), tuple(rejected)))
         for node_id in touched:
-            if node_id in self.pending_pulls:
-                self._answer_pull(node_id)
+            self.pulls.poke(node_id)
 
     def receive_CollectTaskRes(self, message: CollectTaskRes, sender: ActorAddress) -> None:
-        previous = self.pending_collects.pop(message.driver_id, None)
-        if previous is not None:  # one collect per driver: the older one gets nothing
-            self.send(previous[0], TaskResBatch(previous[1].request_id, ()))
-        self.pending_collects[message.driver_id] = (sender, message)
-        if self.results.get(message.driver_id) or message.wait_s <= 0:
-            self._answer_collect(message.driver_id)
-        else:
-            self.wakeupAfter(timedelta(seconds=message.wait_s), ("collect", message.driver_id, message.request_id))
+        self.collects.hold(self, message.driver_id, sender, message, bool(self.results.get(message.driver_id)))
 
-    def _answer_collect(self, driver_id: str) -> None:
-        who, request = self.pending_collects.pop(driver_id)
-        queue = self.results.get(driver_id)
-        batch: Tuple[TaskRes, ...] = ()
-        if queue:
-            batch = take_batch(queue, request.max_results)
+    def _answer_collect(self, who: ActorAddress, request: CollectTaskRes, empty: bool) -> None:
+        queue = self.results.get(request.driver_id)
+        batch = take_batch(queue, request.max_results) if queue and not empty else ()
         self.send(who, TaskResBatch(request.request_id, batch))
 
     # Node side.
@@ -134,31 +210,19 @@ class EmbeddedServer(SafeActor):
         else:
             self.fault = message.mode
             if message.mode is not None:  # an unreachable server answers nothing it held; a failing one fails it
-                for who, pull in self.pending_pulls.values():
+                for who, pull in self.pulls.drop_all():
                     if message.mode == "error":
                         self.send(who, LinkError(pull.request_id, "injected server fault"))
-                self.pending_pulls.clear()
         self.send(sender, SetServerFault(self.fault))
 
     def receive_PullTaskIns(self, message: PullTaskIns, sender: ActorAddress) -> None:
-        if self._refuse(message.request_id, sender):
-            return
-        previous = self.pending_pulls.pop(message.node_id, None)
-        if previous is not None:
-            self.send(previous[0], TaskInsBatch(previous[1].request_id, ()))
-        self.pending_pulls[message.node_id] = (sender, message)
-        if self.queues.get(message.node_id) or message.wait_s <= 0:
-            self._answer_pull(message.node_id)
-        else:
-            self.wakeupAfter(timedelta(seconds=message.wait_s), ("pull", message.node_id, message.request_id))
+        if not self._refuse(message.request_id, sender):
+            self.pulls.hold(self, message.node_id, sender, message, bool(self.queues.get(message.node_id)))
 
-    def _answer_pull(self, node_id: NodeId) -> None:
-        who, request = self.pending_pulls.pop(node_id)
-        queue = self.queues.get(node_id)
-        batch: Tuple[Any, ...] = ()
-        if queue:
-            batch = take_batch(queue, request.max_tasks)
-            self.pulled += sum(1 for t in batch if isinstance(t, TaskIns))
+    def _answer_pull(self, who: ActorAddress, request: PullTaskIns, empty: bool) -> None:
+        queue = self.queues.get(request.node_id)
+        batch = take_batch(queue, request.max_tasks) if queue and not empty else ()
+        self.pulled += sum(1 for t in batch if isinstance(t, TaskIns))
         self.send(who, TaskInsBatch(request.request_id, batch))
 
     def receive_PushTaskRes(self, message: PushTaskRes, sender: ActorAddress) -> None:
@@ -174,31 +238,19 @@ class EmbeddedServer(SafeActor):
             if driver_id is None:
                 self.duplicates_dropped += 1  # already answered, or never submitted here
                 continue
-            self.finished[result.ins_id] = None
-            if len(self.finished) > SEEN_WINDOW:
-                self.finished.popitem(last=False)
+            self.finished.add(result.ins_id)
             self.results.setdefault(driver_id, deque()).append(result.stamped(stored_at=now))
             touched.add(driver_id)
             self.stored += 1
         self.send(sender, TaskResAck(message.request_id, now))
         for driver_id in touched:
-            if driver_id in self.pending_collects:
-                self._answer_collect(driver_id)
+            self.collects.poke(driver_id)
 
     # Timers and status.
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        payload = message.payload
-        if not (isinstance(payload, tuple) and len(payload) == 3):
-            return
-        kind, key, request_id = payload
-        pending = (self.pending_pulls if kind == "pull" else self.pending_collects).get(key)
-        if pending is None or pending[1].request_id != request_id:
-            return  # already answered
-        if kind == "pull":
-            self._answer_pull(key)
-        else:
-            self._answer_collect(key)
+        if isinstance(message.payload, _HoldExpired):
+            (self.pulls if message.payload.kind == "pull" else self.collects).expired(message.payload)
 
     def receive_GetServerStatus(self, message: GetServerStatus, sender: ActorAddress) -> None:
         self.send(

@@ -16,26 +16,28 @@ The driver side needs two more::
                                                  with wait_s > 0, held until one exists
 
 Every request carries a ``request_id`` that its reply repeats, so a late
-reply is recognised. ``EmbeddedServer`` implements all of them in the same
-actor system; an adapter actor for another server (a Flower SuperLink) only
-has to answer the node side.
+reply is recognised. ``NodeLink`` and ``DriverLink`` state these contracts
+as typed protocols of the handlers a server actor has (``SafeActor``
+dispatches ``receive_<MessageClass>``); ``tests/link`` runs one contract
+suite on every implementation. ``EmbeddedServer`` implements both in the
+same actor system; an adapter for another server (a Flower SuperLink) only
+has to implement ``NodeLink``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Protocol, runtime_checkable
 
-from .messages import NodeId, TaskRes
+from ..messages import NodeId, ShortRepr, TaskRes
 
 __all__ = [
     "CollectTaskRes",
-    "GetServerStatus",
+    "DriverLink",
     "LinkError",
-    "SetServerFault",
+    "NodeLink",
     "PullTaskIns",
     "PushTaskRes",
-    "ServerStatus",
     "SubmitTaskIns",
     "TaskInsAccepted",
     "TaskInsBatch",
@@ -55,19 +57,19 @@ class PullTaskIns:
 
 
 @dataclass(frozen=True, repr=False)
-class TaskInsBatch:
+class TaskInsBatch(ShortRepr):
     """Server → node: the answer to a ``PullTaskIns`` (possibly empty); may hold ``StopWorkload`` items."""
 
     request_id: int
-    tasks: Tuple[Any, ...]
+    tasks: tuple[Any, ...]
 
 
 @dataclass(frozen=True, repr=False)
-class PushTaskRes:
+class PushTaskRes(ShortRepr):
     """Node → server: store these results."""
 
     request_id: int
-    results: Tuple[TaskRes, ...]
+    results: tuple[TaskRes, ...]
 
 
 @dataclass(frozen=True)
@@ -86,20 +88,8 @@ class LinkError:
     message: str
 
 
-@dataclass(frozen=True)
-class SetServerFault:
-    """Fault injection for the embedded server: how it treats node requests from now on.
-
-    ``mode`` is ``None`` (healthy), ``"silent"`` (drops pulls and pushes
-    unanswered, like an unreachable server) or ``"error"`` (answers them with
-    ``LinkError``). Driver requests are always served.
-    """
-
-    mode: Optional[str] = None
-
-
 @dataclass(frozen=True, repr=False)
-class SubmitTaskIns:
+class SubmitTaskIns(ShortRepr):
     """Driver → server: queue these tasks for their nodes; results go to ``driver_id``.
 
     An item may also be ``(node_id, StopWorkload)``: the node gets it in order with its tasks.
@@ -107,7 +97,7 @@ class SubmitTaskIns:
 
     driver_id: str
     request_id: int
-    tasks: Tuple[Any, ...]
+    tasks: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -115,8 +105,8 @@ class TaskInsAccepted:
     """Server → driver: which submitted tasks were queued and which were refused (id, reason)."""
 
     request_id: int
-    accepted: Tuple[str, ...]
-    rejected: Tuple[Tuple[str, str], ...] = ()
+    accepted: tuple[str, ...]
+    rejected: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,42 +120,51 @@ class CollectTaskRes:
 
 
 @dataclass(frozen=True, repr=False)
-class TaskResBatch:
+class TaskResBatch(ShortRepr):
     """Server → driver: the answer to a ``CollectTaskRes`` (possibly empty)."""
 
     request_id: int
-    results: Tuple[TaskRes, ...]
+    results: tuple[TaskRes, ...]
 
 
-@dataclass(frozen=True)
-class GetServerStatus:
-    """Anyone → server: report counters."""
+@runtime_checkable
+class NodeLink(Protocol):
+    """What a server answers on the node side (a LeadClient pulls, its Sender pushes).
 
-    request_id: int = 0
+    - ``PullTaskIns``: answer one ``TaskInsBatch`` with the same
+      ``request_id``, holding at most ``max_tasks`` of that node's items (its
+      ``TaskIns`` and any ``StopWorkload`` in order), each item handed out
+      once; with ``wait_s > 0`` answer as soon as an item exists or after
+      about ``wait_s`` with an empty batch; a newer pull of the same node
+      answers the older one with an empty batch. Or ``LinkError``.
+    - ``PushTaskRes``: store the results, then answer ``TaskResAck`` with the
+      same ``request_id``; a result pushed again (same ``ins_id``) is
+      acknowledged and not stored twice. Or ``LinkError``; never store a
+      result without acknowledging it in the end.
+    """
 
+    def receive_PullTaskIns(self, message: PullTaskIns, sender: Any) -> None:
+        """Answer with a ``TaskInsBatch`` (or ``LinkError``)."""
 
-@dataclass(frozen=True)
-class ServerStatus:
-    """Server counters: tasks queued per node, results waiting per driver, totals."""
-
-    request_id: int
-    queued: Tuple[Tuple[NodeId, int], ...]
-    waiting_results: Tuple[Tuple[str, int], ...]
-    submitted: int
-    pulled: int
-    stored: int
-    duplicates_dropped: int
-    pid: int
-    session_id: int
-    last_error: Optional[str] = None
-
-
-def _short_repr(self: object) -> str:
-    items: Any = getattr(self, "tasks", None)
-    if items is None:
-        items = getattr(self, "results", ())
-    return f"{type(self).__name__}(request={getattr(self, 'request_id', '?')}, {len(items)} items)"
+    def receive_PushTaskRes(self, message: PushTaskRes, sender: Any) -> None:
+        """Answer with a ``TaskResAck`` (or ``LinkError``)."""
 
 
-for _cls in (TaskInsBatch, PushTaskRes, SubmitTaskIns, TaskResBatch):
-    _cls.__repr__ = _short_repr  # type: ignore[method-assign]
+@runtime_checkable
+class DriverLink(Protocol):
+    """What a server answers on the driver side.
+
+    - ``SubmitTaskIns``: queue each ``TaskIns`` (and ``(node_id,
+      StopWorkload)`` item) for its node, in order; answer
+      ``TaskInsAccepted`` with the same ``request_id``, the ids queued and
+      ``(id, reason)`` for each refused (a repeated id is refused).
+    - ``CollectTaskRes``: answer ``TaskResBatch`` with up to ``max_results``
+      results of this driver's own tasks, each handed out once; with
+      ``wait_s > 0`` as soon as one exists or after about ``wait_s``.
+    """
+
+    def receive_SubmitTaskIns(self, message: SubmitTaskIns, sender: Any) -> None:
+        """Answer with a ``TaskInsAccepted``."""
+
+    def receive_CollectTaskRes(self, message: CollectTaskRes, sender: Any) -> None:
+        """Answer with a ``TaskResBatch``."""

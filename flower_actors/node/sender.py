@@ -16,7 +16,6 @@ results wait (``SenderProgress``) and stops pulling above its
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import OrderedDict, deque
 from datetime import timedelta
@@ -24,10 +23,12 @@ from typing import Deque, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
-from .actor_base import SafeActor
-from .control import FlushSender, ReportProgress, SenderFlushed, SenderProgress, StartSender, TaskResGroup
-from .link import LinkError, PushTaskRes, TaskResAck
-from .messages import TaskRes, take_batch
+from ..link.protocol import LinkError, PushTaskRes, TaskResAck
+from ..messages import TaskRes, take_batch
+from ..runtime.actor_base import SafeActor
+from ..runtime.recent_ids import RecentIds
+from ..runtime.retry import Backoff
+from .wire import FlushSender, ReportProgress, SenderFlushed, SenderProgress, StartSender, TaskResGroup
 
 __all__ = ["Sender"]
 
@@ -59,11 +60,12 @@ class Sender(SafeActor):
         self.start: Optional[StartSender] = None
         self.buffer: Deque[TaskRes] = deque()
         self.outstanding: "OrderedDict[int, Tuple[float, Tuple[TaskRes, ...]]]" = OrderedDict()
-        self.answered: "OrderedDict[str, None]" = OrderedDict()
+        self.answered = RecentIds(ANSWERED_WINDOW)
         self.next_request = 1
         self.pushed = 0
         self.errors = 0
-        self.failures = 0
+        self.backoff = Backoff(BACKOFF_BASE)
+        self.report_seq = 0  # of the last ReportProgress
         self.retry_at = 0.0
         self.check_pending = False
         self.unreported: List[str] = []  # ids taken since the last SenderProgress
@@ -84,12 +86,9 @@ class Sender(SafeActor):
         self._pump()
 
     def _take(self, result: TaskRes) -> None:
-        if result.ins_id in self.answered:
+        if not self.answered.add(result.ins_id):
             log.info("dropped a second answer to task %s (%s)", result.ins_id, result.error or "ok")
             return
-        self.answered[result.ins_id] = None
-        if len(self.answered) > ANSWERED_WINDOW:
-            self.answered.popitem(last=False)
         self.buffer.append(result)
         self.unreported.append(result.ins_id)
         if not self.report_pending:  # the LeadClient hears of it with the next ack, or at the latest then
@@ -120,7 +119,7 @@ class Sender(SafeActor):
         if entry is None:
             return  # a late ack of a push that was already sent again (the server drops the repeat)
         batch = entry[1]
-        self.failures = 0
+        self.backoff.reset()
         self.pushed += len(batch)
         self.errors += sum(1 for r in batch if r.error is not None)
         self._pump()
@@ -138,11 +137,10 @@ class Sender(SafeActor):
         for request_id in list(self.outstanding):
             resend.extend(self.outstanding.pop(request_id)[1])
         self.buffer.extendleft(reversed(resend))
-        self.failures += 1
-        delay = min(self.start.retry_backoff_max, BACKOFF_BASE * 2 ** min(self.failures - 1, 30))
-        delay *= random.uniform(0.5, 1.0)
+        self.backoff.max_delay = self.start.retry_backoff_max
+        delay = self.backoff.failed()
         self.retry_at = time.monotonic() + delay
-        if self.failures in (1, 10) or self.failures % 100 == 0:
+        if self.backoff.worth_logging():
             log.warning("push failed (%s): %d result(s) kept, retrying in %.2f s", why, len(self.buffer), delay)
         self.wakeupAfter(timedelta(seconds=delay), _RETRY)
         self._progress()
@@ -151,9 +149,11 @@ class Sender(SafeActor):
         if self.start is not None:
             received, self.unreported = tuple(self.unreported), []
             pushing = sum(len(batch) for _, batch in self.outstanding.values())
-            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing))
+            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing,
+                                                      self.report_seq))
 
     def receive_ReportProgress(self, message: ReportProgress, sender: ActorAddress) -> None:
+        self.report_seq = message.seq
         self._progress()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:

@@ -12,11 +12,11 @@ import os
 from datetime import timedelta
 from typing import Any
 
+from dataclasses import dataclass
+
 from thespian.actors import Actor, ActorAddress
 
-from .control import GetProcessInfo, ProcessInfo
-
-__all__ = ["TRANSPORT_PAUSE", "SafeActor"]
+__all__ = ["TRANSPORT_PAUSE", "GetProcessInfo", "ProcessInfo", "SafeActor"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,19 @@ TRANSPORT_PAUSE = timedelta(seconds=0.0005)
 """How long an actor that continues its own work waits so Thespian's transport runs: sends go out,
 acknowledgements and messages come in. A zero-delay ``wakeupAfter`` (or a message to itself) would
 run the next handler with no transport step in between."""
+
+
+@dataclass(frozen=True)
+class GetProcessInfo:
+    """Ask any of our actors for its process id and session id."""
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """An actor's process id and session id (all actors of a system share the session)."""
+
+    pid: int
+    session_id: int
 
 
 class SafeActor(Actor):

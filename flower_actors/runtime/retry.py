@@ -1,6 +1,9 @@
-"""``RestartIntensity``: how often something that keeps dying may be started again.
+"""Retrying: ``Backoff`` for requests that fail, ``RestartIntensity`` for processes that keep dying.
 
-A supervisor's restart intensity (Erlang/OTP's ``intensity`` and
+``Backoff`` is exponential with jitter, so nodes that failed together do
+not retry together; every retrying actor uses it.
+
+``RestartIntensity`` is a supervisor's restart intensity (Erlang/OTP's ``intensity`` and
 ``period``): at most ``max_restarts`` deaths within ``period`` seconds, each
 restart after an exponential back-off; one death more and the caller gives
 up. A death that made progress (for a WorkloadClient: it finished or was
@@ -10,11 +13,38 @@ turn into a loop of forks.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Optional
 
-__all__ = ["RestartIntensity"]
+__all__ = ["Backoff", "RestartIntensity"]
+
+
+@dataclass
+class Backoff:
+    """Delays after consecutive failures: ``base`` doubled per failure up to ``max_delay``, times a jitter."""
+
+    base: float = 0.1
+    """Delay after the first failure (before jitter)."""
+    max_delay: float = 5.0
+    """Longest delay."""
+    failures: int = 0
+    """Consecutive failures so far."""
+
+    def failed(self) -> float:
+        """Record a failure; seconds to wait before the next try (between half and all of the nominal delay)."""
+        self.failures += 1
+        delay = min(self.max_delay, self.base * 2 ** min(self.failures - 1, 30))
+        return delay * random.uniform(0.5, 1.0)
+
+    def worth_logging(self) -> bool:
+        """Whether this failure deserves a log line (the 1st, the 10th, then every 100th)."""
+        return self.failures in (1, 10) or self.failures % 100 == 0
+
+    def reset(self) -> None:
+        """A success: the next failure starts from ``base`` again."""
+        self.failures = 0
 
 
 @dataclass

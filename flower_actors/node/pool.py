@@ -1,0 +1,223 @@
+"""WorkloadClient processes: the warm pool, spawning turns, pids, and what a process's exit means."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runtime.retry import RestartIntensity
+from .task_board import TaskBoard
+from .workload import Exit, Phase, Process, Workload
+
+__all__ = ["MAX_CONCURRENT_SPAWNS", "ProcessPool", "Reported", "SPAWN_TURN", "SpawnTurn"]
+
+MAX_CONCURRENT_SPAWNS = 64
+"""WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
+connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
+SPAWN_TURN = 2
+"""WorkloadClients forked per turn: a fork costs the LeadClient milliseconds, so between turns its
+transport runs and it handles what arrived meanwhile (first tasks go to processes that just started)."""
+WARM_PAUSE_AFTER_GIVING_UP = 30.0
+"""After warm processes died too often (``RestartIntensity``), how long the warm pool is not refilled."""
+
+
+@dataclass
+class SpawnTurn:
+    """What to fork in one turn: processes for these workloads, then ``warm`` for the pool."""
+
+    workloads: list[Workload] = field(default_factory=list)
+    warm: int = 0
+    again: bool = False
+    """More may be due: ask for another turn."""
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A process reported its pid: it joined the warm pool, or it is ``workload``'s; ``kill`` it if doomed."""
+
+    warm: Process | None = None
+    workload: Workload | None = None
+    kill: bool = False
+
+
+class ProcessPool:
+    """The node's WorkloadClient processes that are not a live workload's: warm, starting, retiring."""
+
+    def __init__(self, board: TaskBoard | None, warm_pool: int, preimport: str | None) -> None:
+        self.board = board
+        self.size = warm_pool
+        self.preimport = preimport
+        """Module the warm processes import ahead (``None``: none, or importing it killed one)."""
+        self.incarnations = itertools.count(1)
+        self.warm: deque[Process] = deque()  # reported their pid, wait for a workload
+        self.warming: dict[int, Process] = {}  # incarnation -> started for the pool, pid not reported
+        self.spawning: dict[int, Workload] = {}  # incarnation -> workload whose process has not reported
+        self.spawn_queue: deque[Workload] = deque()
+        self.doomed: set[int] = set()  # incarnations to SIGKILL as soon as they report their pid
+        self.retiring: list[Workload] = []  # asked to exit; answered if they die holding a task
+        self.warm_restarts = RestartIntensity()
+        self.warm_paused_until = 0.0  # monotonic
+        self.created = 0  # processes given to workloads
+        self.stopped = 0  # workloads' processes stopped on purpose (idle, cap, StopWorkload)
+        self.deaths = 0  # processes that ended without being asked to (deadline kills included)
+        self.deadline_kills = 0
+
+    def new_process(self, address: Any) -> Process:
+        """Record a process just created (``createActor``)."""
+        slot = self.board.allocate() if self.board is not None else -1
+        return Process(address, next(self.incarnations), slot)
+
+    # Giving workloads a process.
+
+    def assign(self, workload: Workload) -> None:
+        """Give ``workload`` a warm process now, or queue it for a spawning turn."""
+        if self.warm:
+            workload.process = self.warm.popleft()
+            workload.phase = Phase.ASSIGNED
+            workload.sent = 0
+            self.created += 1
+        elif workload.phase is not Phase.QUEUED:
+            workload.phase = Phase.QUEUED
+            self.spawn_queue.append(workload)
+
+    def starting(self) -> int:
+        return len(self.spawning) + len(self.warming)
+
+    def turn(self, now: float, stopping: bool) -> SpawnTurn:
+        """Decide one spawning turn: first waiting workloads, then the warm pool (``now`` monotonic)."""
+        plan = SpawnTurn()
+        budget = SPAWN_TURN
+        while budget and self.spawn_queue and self.starting() + len(plan.workloads) < MAX_CONCURRENT_SPAWNS:
+            workload = self.spawn_queue.popleft()
+            if workload.phase is Phase.QUEUED:  # not stopped or forgotten meanwhile
+                plan.workloads.append(workload)
+                budget -= 1
+        while (budget and not self.spawn_queue and not stopping and now >= self.warm_paused_until
+               and len(self.warm) + len(self.warming) + plan.warm < self.size
+               and self.starting() + len(plan.workloads) + plan.warm < MAX_CONCURRENT_SPAWNS):
+            plan.warm += 1
+            budget -= 1
+        plan.again = budget == 0
+        return plan
+
+    def forked_for(self, workload: Workload, address: Any) -> None:
+        """``workload``'s process was just created; its start goes with its first tasks."""
+        workload.process = self.new_process(address)
+        workload.phase = Phase.ASSIGNED
+        workload.sent = 0
+        self.spawning[workload.process.incarnation] = workload
+        self.created += 1
+
+    def forked_warm(self, address: Any) -> Process:
+        process = self.new_process(address)
+        self.warming[process.incarnation] = process
+        return process
+
+    def needs_refill(self) -> bool:
+        return len(self.warm) + len(self.warming) < self.size
+
+    def reported(self, incarnation: int, pid: int) -> Reported | None:
+        """A process reported its pid."""
+        warm = self.warming.pop(incarnation, None)
+        if warm is not None:
+            warm.pid = pid
+            self.warm.append(warm)
+            return Reported(warm=warm)
+        workload = self.spawning.pop(incarnation, None)
+        if workload is None or workload.process is None:
+            return None
+        workload.process.pid = pid
+        if workload.phase is Phase.STARTING:
+            workload.phase = Phase.LIVE
+        kill = incarnation in self.doomed
+        self.doomed.discard(incarnation)
+        return Reported(workload=workload, kill=kill)
+
+    # Processes that end.
+
+    def stop(self, workload: Workload) -> None:
+        """``workload``'s process is stopped on purpose (it is asked to exit)."""
+        self.stopped += 1
+        self.retire(workload)
+
+    def retire(self, workload: Workload) -> None:
+        """``workload``'s process was asked to exit (or killed); it is watched until it is gone."""
+        workload.phase = Phase.RETIRING
+        if workload.process is not None:
+            self.retiring.append(workload)
+
+    def doom(self, process: Process) -> bool:
+        """Mark a process for SIGKILL; True if its pid is known (kill it now), else it dies when it reports."""
+        if process.pid is None:
+            self.doomed.add(process.incarnation)
+            return False
+        return True
+
+    def warm_exited(self, address: Any) -> Process | None:
+        """If ``address`` is a warm process (reported or not), forget it and return it."""
+        for process in [*self.warm, *self.warming.values()]:
+            if process.address == address:
+                if process in self.warm:
+                    self.warm.remove(process)
+                self.warming.pop(process.incarnation, None)
+                self._release(process)
+                return process
+        return None
+
+    def retired_exited(self, address: Any) -> Workload | None:
+        """If ``address`` is a retiring workload's process, forget it and return the workload."""
+        for workload in self.retiring:
+            if workload.process is not None and workload.process.address == address:
+                self.retiring.remove(workload)
+                return workload
+        return None
+
+    def released(self, workload: Workload) -> bool:
+        """``workload``'s process is gone: free its board slot; True if it never reported (a spawn slot frees)."""
+        if workload.process is None:
+            return False
+        self._release(workload.process)
+        return self.spawning.pop(workload.process.incarnation, None) is not None
+
+    def warm_died(self, now: float) -> str | None:
+        """A warm process died before it was used: stop importing ahead, refill only after a back-off.
+
+        Returns the module no longer imported ahead, if this death turned that off.
+        """
+        self.deaths += 1
+        stopped, self.preimport = self.preimport, None
+        delay = self.warm_restarts.died(now)
+        self.warm_paused_until = now + (WARM_PAUSE_AFTER_GIVING_UP if delay is None else delay)
+        return stopped
+
+    def gone_unnoticed(self, busy: list[Workload], alive: Callable[[int], bool]) -> list[Any]:
+        """Addresses of processes that ended without a notice (Thespian misses some deaths when several end at
+        once): of these workloads, those holding tasks, and of the warm pool."""
+        processes = [w.process for w in [*busy, *self.retiring] if w.running and w.process is not None]
+        return [p.address for p in [*processes, *self.warm] if p.pid is not None and not alive(p.pid)]
+
+    def board_state(self, workload: Workload) -> tuple[int, float, int] | None:
+        """(started seq, started at, finished seq) of ``workload``'s process; ``None`` without a board slot."""
+        slot = workload.process.slot if workload.process is not None else -1
+        return self.board.read(slot) if self.board is not None else None
+
+    def in_long_handler(self, workload: Workload, now: float, longer_than: float) -> bool:
+        """Whether ``workload``'s process has been in one handler for over ``longer_than`` seconds (wall clock)."""
+        state = self.board_state(workload)
+        return state is not None and state[0] > state[2] and now - state[1] > longer_than
+
+    def stop_all(self) -> list[Exit]:
+        """The node stops: every warm process exits; nothing is watched any more."""
+        exits = [Exit(p) for p in [*self.warm, *self.warming.values()]]
+        self.warm.clear()
+        self.warming.clear()
+        self.retiring.clear()
+        return exits
+
+    def _release(self, process: Process) -> None:
+        if self.board is not None and process.slot >= 0:
+            self.board.release(process.slot)
+            process.slot = -1

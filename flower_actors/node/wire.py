@@ -1,0 +1,145 @@
+"""Messages between a node's own actors: LeadClient, WorkloadClients and Sender.
+
+Nothing outside a node sends or reads these; the public requests of a node
+are in ``flower_actors.control``, the server link's in ``flower_actors.link``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import AppSpec
+from ..messages import NodeId, ShortRepr, TaskIns, TaskRes, WorkloadId
+
+__all__ = [
+    "FlushSender",
+    "PrewarmWorkloadClient",
+    "ReportProgress",
+    "RunTasks",
+    "SenderFlushed",
+    "SenderProgress",
+    "StartSender",
+    "StartWorkloadClient",
+    "TaskResGroup",
+    "TasksDone",
+    "WorkloadClientStarted",
+]
+
+
+@dataclass(frozen=True, repr=False)
+class StartWorkloadClient(ShortRepr):
+    """LeadClient → new WorkloadClient: who you are, where results go, and your first tasks."""
+
+    workload_id: WorkloadId
+    node_id: NodeId
+    app: AppSpec
+    sender: Any
+    lead: Any
+    incarnation: int = 0
+    """Unique per WorkloadClient the LeadClient created; echoed in its reports."""
+    board_slot: int = -1
+    """Its slot on the LeadClient's ``TaskBoard`` (-1: none)."""
+    spill_path: str | None = None
+    """Where it keeps results that have not left its process yet (``spill``); ``None``: nowhere."""
+    tasks: tuple[TaskIns, ...] = ()
+    """Its first tasks (start and first tasks travel in one message)."""
+    max_result_bytes: int = 64 * 1024 * 1024
+    """Largest pickled result it sends (the node's ``max_content_bytes``); a larger one becomes an error."""
+
+
+@dataclass(frozen=True, repr=False)
+class RunTasks(ShortRepr):
+    """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
+
+    tasks: tuple[TaskIns, ...]
+
+
+@dataclass(frozen=True, repr=False)
+class TaskResGroup(ShortRepr):
+    """WorkloadClient → Sender: results finished back to back, in one message."""
+
+    results: tuple[TaskRes, ...]
+
+
+@dataclass(frozen=True)
+class PrewarmWorkloadClient:
+    """LeadClient → WorkloadClient for the warm pool: report your pid now; import ``module`` ahead."""
+
+    incarnation: int
+    board_slot: int
+    lead: Any
+    module: str | None = None
+    """The node's default app module, imported ahead so a first task does not wait for it."""
+
+
+@dataclass(frozen=True)
+class WorkloadClientStarted:
+    """WorkloadClient → LeadClient: running in process ``pid``.
+
+    ``workload_id`` is ``None`` for a process of the warm pool, not yet assigned.
+    """
+
+    workload_id: WorkloadId | None
+    pid: int
+    incarnation: int = 0
+
+
+@dataclass(frozen=True, repr=False)
+class TasksDone(ShortRepr):
+    """WorkloadClient → LeadClient: these tasks finished and their results went to the Sender."""
+
+    workload_id: WorkloadId
+    incarnation: int
+    ins_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StartSender:
+    """LeadClient → new Sender: push to ``server``, report to ``lead``."""
+
+    node_id: NodeId
+    server: Any
+    lead: Any
+    request_timeout: float = 5.0
+    retry_backoff_max: float = 5.0
+
+
+@dataclass(frozen=True)
+class ReportProgress:
+    """LeadClient → Sender: send a ``SenderProgress`` now (a status request waits for it)."""
+
+    seq: int
+    """Echoed in every ``SenderProgress`` from now on, so the LeadClient knows a report is newer than its ask."""
+
+
+@dataclass(frozen=True, repr=False)
+class SenderProgress(ShortRepr):
+    """Sender → LeadClient: totals, and the ``TaskIns`` ids whose results it took since its last report."""
+
+    pushed: int
+    """Results the server acknowledged."""
+    errors: int
+    """Of ``pushed``, those carrying an error."""
+    buffered: int
+    """Results it holds that the server has not acknowledged (waiting or in a push)."""
+    received: tuple[str, ...] = ()
+    pushing: int = 0
+    """Results in pushes the server has not acknowledged yet (0: ``pushed`` and ``errors`` are final for now)."""
+    report_seq: int = 0
+    """The ``ReportProgress.seq`` the Sender had seen when it sent this."""
+
+
+@dataclass(frozen=True)
+class FlushSender:
+    """LeadClient → Sender: answer ``SenderFlushed`` once nothing is left to push (or at the deadline)."""
+
+    deadline: float
+
+
+@dataclass(frozen=True)
+class SenderFlushed:
+    """Sender → LeadClient: pushed everything (``unpushed`` is what was left at the deadline)."""
+
+    pushed: int
+    unpushed: int

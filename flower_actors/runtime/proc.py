@@ -1,0 +1,83 @@
+"""The one reader of ``/proc``: process state, session, memory, CPU time and page faults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["ProcStat", "cpu_ms", "memory_kb", "pid_exists", "process_alive", "pss_kb", "read_stat",
+           "session_processes"]
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    """The fields of ``/proc/<pid>/stat`` this package reads."""
+
+    state: str
+    """``R``, ``S``, ``D``, ``Z`` (zombie), ``X`` (dead), ..."""
+    ppid: int
+    session: int
+    minor_faults: int
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """``pid``'s stat fields, or ``None`` if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()  # the command name may hold spaces and parentheses
+    except OSError:
+        return None
+    try:  # after the name: state ppid pgrp session tty_nr tpgid flags minflt ...
+        return ProcStat(fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[7]))
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether any process, a zombie included, has this pid."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def process_alive(pid: int) -> bool:
+    """False if ``pid`` has exited (a zombie not yet reaped counts as exited)."""
+    stat = read_stat(pid)
+    return stat is not None and stat.state not in ("Z", "X")
+
+
+def session_processes(session_id: int) -> list[int]:
+    """Pids of the live (non-zombie) processes in ``session_id``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = read_stat(int(entry))
+            if stat is not None and stat.state != "Z" and stat.session == session_id:
+                pids.append(int(entry))
+    return pids
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """``{"rss_kb": ..., "pss_kb": ...}`` of ``pid`` (0 where unknown), from ``smaps_rollup``."""
+    out = {"rss_kb": 0, "pss_kb": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                name = line.partition(":")[0]
+                if name in ("Rss", "Pss"):
+                    out[f"{name.lower()}_kb"] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of ``pid`` in KiB (0 if unknown)."""
+    return memory_kb(pid)["pss_kb"]
+
+
+def cpu_ms(pid: int) -> float | None:
+    """CPU time ``pid`` has run so far, in milliseconds (``/proc/<pid>/schedstat``)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None

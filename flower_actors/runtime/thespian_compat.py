@@ -1,0 +1,189 @@
+"""Every read or patch of a Thespian internal, one function each.
+
+Thespian 4's public API does not cover what this package needs: binding to
+one address, signing frames, bounding frame sizes, closing sockets, knowing
+whether an actor's sends are still unacknowledged, and a private endpoint
+for a thread. Each such reach into Thespian's modules lives here and checks
+first that the internal exists; on a Thespian without it, it raises
+``ThespianIncompatible`` instead of silently doing something else.
+``check_installed()`` runs every check (a test calls it); ``setup.cfg`` pins
+the Thespian versions these were checked on.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ThespianIncompatible
+
+__all__ = [
+    "bind_to_advertised_address",
+    "check_installed",
+    "close_endpoint",
+    "fix_socket_close",
+    "import_ipbase_offline",
+    "install_serializer",
+    "limit_frame_size",
+    "pending_transmits",
+    "private_endpoint",
+]
+
+CHECKED_ON = "4.0.1"
+"""The Thespian version every function here was checked against."""
+
+
+def _require(obj: Any, *names: str) -> None:
+    missing = [name for name in names if not hasattr(obj, name)]
+    if missing:
+        version = getattr(sys.modules.get("thespian"), "__version__", "unknown")
+        raise ThespianIncompatible(
+            f"{getattr(obj, '__name__', type(obj).__name__)} has no {', '.join(missing)} in this Thespian "
+            f"({version}); flower_actors was checked on {CHECKED_ON}"
+        )
+
+
+def import_ipbase_offline() -> Any:
+    """Import ``thespian.system.transport.IPBase`` without the host-name lookups it does at import.
+
+    ``IPBase`` resolves the host name and the FQDN when first imported, which
+    can send DNS queries off this machine; single-host use needs neither.
+    """
+    if "thespian.system.transport.IPBase" in sys.modules:
+        return sys.modules["thespian.system.transport.IPBase"]
+    real_gethostname, real_getfqdn = socket.gethostname, socket.getfqdn
+    socket.gethostname = lambda: "localhost"
+    socket.getfqdn = lambda name="": "localhost"
+    try:
+        import thespian.system.transport.IPBase as ipbase
+    finally:
+        socket.gethostname, socket.getfqdn = real_gethostname, real_getfqdn
+    _require(ipbase, "thisSystem", "IPActorAddress")
+    return ipbase
+
+
+def bind_to_advertised_address(host: str) -> None:
+    """Make every Thespian socket bind to the address it advertises (``host``), not to 0.0.0.0."""
+    ipbase = import_ipbase_offline()
+    _require(ipbase.thisSystem, "add_local_addr")
+    _require(ipbase.IPActorAddress, "bindArgs")
+    ipbase.thisSystem.add_local_addr(host)
+    ipbase.IPActorAddress.bindArgs = property(lambda self: ((self.sockname[0], self.bindname[1]),))
+
+
+def install_serializer(serializer: Any) -> None:
+    """Make the TCP transport pickle every message and acknowledgement with ``serializer`` (``dumps``/``loads``)."""
+    from thespian.system.transport import TCPTransport as tcp
+    from thespian.system.transport import streamBuffer
+
+    _require(tcp, "serializer", "ackMsg", "ackDataErrMsg")
+    _require(streamBuffer, "toSendBuffer", "ackPacket", "ackDataErrPacket")
+    tcp.serializer = serializer
+    tcp.ackMsg = streamBuffer.toSendBuffer(streamBuffer.ackPacket, serializer.dumps)
+    tcp.ackDataErrMsg = streamBuffer.toSendBuffer(streamBuffer.ackDataErrPacket, serializer.dumps)
+
+
+def limit_frame_size(max_frame_bytes: int) -> None:
+    """Make the receive buffer refuse a frame that announces more than ``max_frame_bytes``, before buffering it."""
+    from thespian.system.transport import streamBuffer
+
+    buffer_class = streamBuffer.ReceiveBuffer
+    _require(buffer_class, "addMore")
+    original = buffer_class.addMore
+
+    def add_more(self: Any, buf: bytes) -> None:
+        original(self, buf)
+        if self._size is not None and self._size > max_frame_bytes:
+            raise ValueError(f"frame of {self._size} bytes exceeds the limit of {max_frame_bytes}")
+
+    buffer_class.addMore = add_more
+
+
+def _close_socket(sock: Any) -> None:
+    sock = getattr(sock, "socket", sock)
+    if sock is None or not hasattr(sock, "close"):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError, TypeError):
+        pass
+    try:
+        sock.close()
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def fix_socket_close() -> None:
+    """Make ``TCPTransport.close()`` release its listening socket and idle connections.
+
+    In Thespian 4.0.1 its shutdown helper tests ``isinstance(socket.error,
+    Exception)``, which is never true, so every external ``createActor``
+    leaked a listening socket.
+    """
+    from thespian.system.transport.TCPTransport import TCPTransport
+
+    _require(TCPTransport, "close", "_safeSocketShutdown")
+    original_close = TCPTransport.close
+
+    def close(self: Any) -> None:
+        for idle in list(getattr(self, "_openSockets", {}).values()):
+            _close_socket(idle)
+        if hasattr(self, "_openSockets"):
+            self._openSockets = {}
+        original_close(self)
+
+    TCPTransport._safeSocketShutdown = staticmethod(_close_socket)
+    TCPTransport.close = close
+
+
+def pending_transmits(actor: Any) -> bool:
+    """Whether ``actor``'s transport holds sends not acknowledged yet (in progress or queued)."""
+    ref = getattr(actor, "_myRef", None)
+    transport = getattr(ref, "transport", None)
+    if transport is None:
+        raise ThespianIncompatible("an actor has no _myRef.transport in this Thespian; cannot tell pending sends")
+    _require(transport, "_aTB_numPendingTransmits", "_aTB_queuedPendingTransmits")
+    return bool(transport._aTB_numPendingTransmits or transport._aTB_queuedPendingTransmits)
+
+
+def private_endpoint(system: Any) -> Any:
+    """A new external endpoint of ``system`` whose replies no other endpoint sees (close with ``close_endpoint``).
+
+    What ``ActorSystem.private()`` makes, without tying its life to a ``with``.
+    """
+    from thespian import actors
+
+    _require(actors, "ExternalContext")
+    base = getattr(system, "_systemBase", None)
+    if base is None or not hasattr(base, "external_clone"):
+        raise ThespianIncompatible("this ActorSystem has no _systemBase.external_clone(); cannot make a private endpoint")
+    return actors.ExternalContext(base.external_clone())
+
+
+def close_endpoint(endpoint: Any, on_error: Callable[[BaseException], None] = lambda exc: None) -> None:
+    """Close an endpoint made by ``private_endpoint`` (its socket)."""
+    try:
+        endpoint.exit_clone()
+    except Exception as exc:  # already closed, or its system is gone
+        on_error(exc)
+
+
+def check_installed() -> None:
+    """Check every internal this module relies on against the installed Thespian; raises ``ThespianIncompatible``."""
+    from thespian import actors
+    from thespian.system.transport import TCPTransport as tcp
+    from thespian.system.transport import asyncTransportBase, streamBuffer
+
+    ipbase = import_ipbase_offline()
+    _require(ipbase.thisSystem, "add_local_addr")
+    _require(ipbase.IPActorAddress, "bindArgs")
+    _require(tcp, "serializer", "ackMsg", "ackDataErrMsg", "TCPTransport")
+    _require(tcp.TCPTransport, "close", "_safeSocketShutdown", "external_transport_clone")
+    _require(streamBuffer, "toSendBuffer", "ackPacket", "ackDataErrPacket", "ReceiveBuffer")
+    _require(streamBuffer.ReceiveBuffer, "addMore")
+    _require(actors, "ExternalContext")
+    transport = asyncTransportBase.asyncTransportBase.__new__(asyncTransportBase.asyncTransportBase)
+    asyncTransportBase.asyncTransportBase.__init__(transport)
+    _require(transport, "_aTB_numPendingTransmits", "_aTB_queuedPendingTransmits")
