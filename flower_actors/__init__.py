@@ -5,6 +5,7 @@ A ``LeadClient`` per node pulls ``TaskIns`` from a server, keeps one
 ``Sender`` pushes every ``TaskRes`` back as soon as it exists.
 """
 
+from . import _moved  # noqa: F401  - the module paths of before 0.2 keep working
 from .apps import Client, WorkloadContext
 from .config import AppSpec, NodeConfig, app_spec
 from .control import (
@@ -41,7 +42,6 @@ from .node.lead_client import LeadClient
 from .node.workload_client import WorkloadClient
 from .runtime.system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
 from .runtime.transport_security import secure_thespian
-from . import _moved  # noqa: E402,F401  - the module paths of before 0.2 keep working
 
 __version__ = "0.1.0"
 

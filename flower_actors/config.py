@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Union, cast
+from typing import Any, cast
 
 from .errors import ConfigError
 from .messages import NodeId, WorkloadId
@@ -25,7 +26,7 @@ class AppSpec:
 
     ref: str
     config: Mapping[str, Any] = field(default_factory=dict)
-    deadline_s: Optional[float] = None
+    deadline_s: float | None = None
     """Longest a handler of this workload may run (overrides the node's ``task_deadline_s``)."""
 
     def __post_init__(self) -> None:
@@ -44,11 +45,11 @@ class AppSpec:
         return self.ref.partition(":")[0]
 
 
-AppRef = Union[str, type, AppSpec, Any]
+AppRef = str | type | AppSpec | Any
 """An app as a user may give it: a reference string, a class, a function or an ``AppSpec``."""
 
 
-def app_spec(app: AppRef, config: Optional[Mapping[str, Any]] = None) -> AppSpec:
+def app_spec(app: AppRef, config: Mapping[str, Any] | None = None) -> AppSpec:
     """Normalise ``app`` to an ``AppSpec`` without importing any user code.
 
     Classes and functions become their import reference, so the object is
@@ -107,7 +108,7 @@ class NodeConfig:
 
     node_id: NodeId = 0
     """Which node this is; the server hands it only this node's tasks."""
-    app: Optional[AppRef] = None
+    app: AppRef | None = None
     """Default app for every workload without its own entry in ``workload_apps`` (an ``AppSpec`` once created)."""
     workload_apps: Mapping[WorkloadId, AppRef] = field(default_factory=dict)
     """Per-workload apps (``AppSpec`` once created); more can be registered while the node runs."""
@@ -127,11 +128,11 @@ class NodeConfig:
     """Longest wait between retries while the server fails (exponential back-off with jitter)."""
     dedupe_window: int = 100_000
     """How many recent task ids are remembered to drop a task pulled twice."""
-    task_deadline_s: Optional[float] = None
+    task_deadline_s: float | None = None
     """Longest a handler may run before its process is killed (``None``: no limit)."""
-    max_workloads: Optional[int] = None
+    max_workloads: int | None = None
     """Most live WorkloadClients; at the cap the least recently used idle one is stopped."""
-    idle_timeout_s: Optional[float] = None
+    idle_timeout_s: float | None = None
     """Stop a WorkloadClient idle this long (``None``: never)."""
     max_in_flight: int = 10_000
     """Pulled tasks not yet done above which the node stops pulling."""
@@ -172,11 +173,11 @@ class NodeConfig:
             raise ConfigError(f"long_poll must be True or False, got {self.long_poll!r}")
 
     @property
-    def default_app(self) -> Optional[AppSpec]:
+    def default_app(self) -> AppSpec | None:
         """The default app, normalised."""
-        return cast(Optional[AppSpec], self.app)
+        return cast(AppSpec | None, self.app)
 
     @property
-    def workload_specs(self) -> Dict[WorkloadId, AppSpec]:
+    def workload_specs(self) -> dict[WorkloadId, AppSpec]:
         """The per-workload apps, normalised."""
-        return cast(Dict[WorkloadId, AppSpec], dict(self.workload_apps))
+        return cast(dict[WorkloadId, AppSpec], dict(self.workload_apps))

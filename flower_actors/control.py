@@ -14,7 +14,7 @@ Messages between a node's own actors are in ``flower_actors.node.wire``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from .config import AppSpec, NodeConfig
 from .messages import NodeId, WorkloadId
@@ -50,7 +50,7 @@ class LeadClientStarted:
     pid: int
     session_id: int
     next_pull_at: float
-    error: Optional[str] = None
+    error: str | None = None
     """Set when the LeadClient refused to start (then it is not pulling)."""
 
 
@@ -67,7 +67,7 @@ class WorkloadRegistered:
     """Answer to ``RegisterWorkload``; ``error`` says why it was refused."""
 
     workload_id: WorkloadId
-    error: Optional[str] = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class NodeStatus:
     """Pull requests sent to the server."""
     pull_failures: int
     """Pulls that failed or got no answer (each one backs off)."""
-    next_pull_at: Optional[float]
+    next_pull_at: float | None
     """When the next periodic pull fires (wall clock); ``None`` in long-poll mode or when stopping."""
     workloads_parked: int
     """Workloads with tasks waiting for a slot under ``max_workloads``."""
@@ -149,7 +149,7 @@ class NodeStatus:
     """Results waiting in the Sender, as last reported."""
     pulling_paused: bool
     """True while the node is saturated and does not pull."""
-    handler_pids: Tuple[int, ...]
+    handler_pids: tuple[int, ...]
     """Processes of the live WorkloadClients."""
     pid: int
     """The LeadClient's process."""

@@ -15,13 +15,26 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 from flower_actors import AppSpec, NodeConfig, SystemConfig, TaskIns, run_node
-from flower_actors.tools import (SYSTEM_BASE, Replay, TraceSpec, exit_on_sigterm, fed_trace, forward_latencies,
-                                 lower_bound, replay, result_latencies, summary, trace_start)
+from flower_actors.tools import (
+    SYSTEM_BASE,
+    Replay,
+    TraceSpec,
+    exit_on_sigterm,
+    fed_trace,
+    forward_latencies,
+    lower_bound,
+    replay,
+    result_latencies,
+    summary,
+    trace_start,
+)
 
 __all__ = ["main", "run_trace"]
+
 
 class ProgressBar:
     """A one-line progress bar on a terminal; sparse plain lines otherwise."""
@@ -51,7 +64,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBar] = None) -> Dict[str, Any]:
+def run_trace(spec: TraceSpec, config: NodeConfig, progress: ProgressBar | None = None) -> dict[str, Any]:
     """Run the trace on a fresh node and return the figures the demo reports."""
     trace = fed_trace(spec)
 
@@ -91,14 +104,14 @@ def run_trace(spec: TraceSpec, config: NodeConfig, progress: Optional[ProgressBa
     }
 
 
-def ratio(makespan: Optional[float], bound: float) -> Optional[float]:
+def ratio(makespan: float | None, bound: float) -> float | None:
     """``makespan / bound``, or ``None`` where it has no meaning (no makespan, or a bound of 0)."""
     if makespan is None or bound <= 0:
         return None
     return round(makespan / bound, 4)
 
 
-def _table(report: Dict[str, Any]) -> str:
+def _table(report: dict[str, Any]) -> str:
     rows = [
         ("mode", f"{report['mode']}" + (f" (poll {report['poll_s']} s)" if report["poll_s"] else "")),
         ("makespan", f"{report['makespan_s']} s"),
@@ -106,8 +119,11 @@ def _table(report: Dict[str, Any]) -> str:
         ("results / tasks", f"{report['results']} / {report['tasks']} ({report['errors']} errors)"),
         ("workloads", f"{report['workloads']} WorkloadClients, {report['handler_processes']} handler processes"),
         ("forward latency", f"p50 {report['forward_ms']['p50']} ms, p99 {report['forward_ms']['p99']} ms"),
-        ("result latency", f"p50 {report['result_ms']['p50']} ms, p99 {report['result_ms']['p99']} ms, "
-                           f"max {report['result_ms']['max']} ms"),
+        (
+            "result latency",
+            f"p50 {report['result_ms']['p50']} ms, p99 {report['result_ms']['p99']} ms, "
+            f"max {report['result_ms']['max']} ms",
+        ),
         ("actor system", report["base"]),
     ]
     width = max(len(name) for name, _ in rows)
@@ -127,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m flower_actors.demo``."""
     args = _parser().parse_args(argv)
     exit_on_sigterm()

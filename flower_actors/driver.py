@@ -11,10 +11,11 @@ the endpoint; ``LocalFederation.stop`` closes the drivers it made.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from thespian.actors import ActorAddress, ActorSystem
 
@@ -35,7 +36,7 @@ def ask_for(
     message: Any,
     accept: Callable[[Any], bool],
     timeout: float,
-    on_other: Optional[Callable[[Any], None]] = None,
+    on_other: Callable[[Any], None] | None = None,
 ) -> Any:
     """Send ``message`` and wait for a reply that ``accept`` takes; raises ``NodeTimeout``.
 
@@ -59,14 +60,14 @@ class Driver:
     """Submit tasks to a server and collect their results."""
 
     def __init__(
-        self, system: ActorSystem, server: ActorAddress, driver_id: Optional[str] = None, timeout: float = 30.0
+        self, system: ActorSystem, server: ActorAddress, driver_id: str | None = None, timeout: float = 30.0
     ) -> None:
         self.system = system
         self.server = server
         self.driver_id = driver_id or f"driver-{new_id()[:12]}"
         self.timeout = timeout
-        self._early: List[TaskRes] = []  # results that arrived in a reply meant for an earlier request
-        self._endpoint: Optional[ActorSystem] = private_endpoint(system)
+        self._early: list[TaskRes] = []  # results that arrived in a reply meant for an earlier request
+        self._endpoint: ActorSystem | None = private_endpoint(system)
         self._lock = threading.Lock()  # a Driver shared by threads by mistake still gets its replies right
 
     def close(self) -> None:
@@ -75,25 +76,26 @@ class Driver:
         if endpoint is not None:
             close_endpoint(endpoint)
 
-    def __enter__(self) -> "Driver":
+    def __enter__(self) -> Driver:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def submit(self, tasks: Iterable[TaskIns]) -> List[str]:
+    def submit(self, tasks: Iterable[TaskIns]) -> list[str]:
         """Queue ``tasks`` on the server; return their ids.
 
         Raises ``TaskRejected`` if the server refused any (the rest are queued).
         """
         pending = deque(tasks)
-        accepted: List[str] = []
-        rejected: List[Tuple[str, str]] = []
+        accepted: list[str] = []
+        rejected: list[tuple[str, str]] = []
         while pending:  # in messages of at most BATCH_BYTES of content each, in order
             batch = take_batch(pending, len(pending))
             request_id = next(_ids)
-            reply = self._request(SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id,
-                                  self.timeout)
+            reply = self._request(
+                SubmitTaskIns(self.driver_id, request_id, batch), TaskInsAccepted, request_id, self.timeout
+            )
             accepted.extend(reply.accepted)
             rejected.extend((str(i), str(why)) for i, why in reply.rejected)
         if rejected:
@@ -107,7 +109,7 @@ class Driver:
         *,
         node_id: NodeId = 0,
         message_type: str = "",
-        deadline_s: Optional[float] = None,
+        deadline_s: float | None = None,
     ) -> str:
         """Create and queue one task; return its id."""
         task = TaskIns.create(workload_id, content, node_id=node_id, message_type=message_type, deadline_s=deadline_s)
@@ -117,7 +119,7 @@ class Driver:
         """Tell ``node_id`` (through the server, in order with its tasks) to stop ``workload_id``."""
         self.submit([(node_id, StopWorkload(workload_id))])  # type: ignore[list-item]
 
-    def collect(self, wait: float = 0.0, max_results: int = 100_000) -> List[TaskRes]:
+    def collect(self, wait: float = 0.0, max_results: int = 100_000) -> list[TaskRes]:
         """Results of this driver's tasks that arrived since the last call.
 
         With ``wait`` > 0 the server holds the request until a result exists
@@ -133,21 +135,23 @@ class Driver:
         results.extend(reply.results)
         return results
 
-    def wait_for(self, task_ids: Iterable[str], timeout: float) -> Dict[str, TaskRes]:
+    def wait_for(self, task_ids: Iterable[str], timeout: float) -> dict[str, TaskRes]:
         """Collect until every task in ``task_ids`` has a result; return them by task id.
 
         Results of other tasks that arrive meanwhile are kept for the next
         ``collect``. Raises ``NodeTimeout`` if some are still missing after ``timeout``.
         """
         wanted = set(task_ids)
-        found: Dict[str, TaskRes] = {}
-        others: List[TaskRes] = []
+        found: dict[str, TaskRes] = {}
+        others: list[TaskRes] = []
         deadline = time.monotonic() + timeout
         while len(found) < len(wanted):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._early = others + self._early
-                raise NodeTimeout(f"{len(wanted) - len(found)} of {len(wanted)} task(s) have no result after {timeout} s")
+                raise NodeTimeout(
+                    f"{len(wanted) - len(found)} of {len(wanted)} task(s) have no result after {timeout} s"
+                )
             for result in self.collect(wait=min(remaining, 1.0)):
                 if result.ins_id in wanted:
                     found[result.ins_id] = result
@@ -156,7 +160,7 @@ class Driver:
         self._early = others + self._early
         return found
 
-    def run(self, tasks: Sequence[TaskIns], timeout: float) -> List[TaskRes]:
+    def run(self, tasks: Sequence[TaskIns], timeout: float) -> list[TaskRes]:
         """Submit ``tasks`` and wait for all their results; return them in task order."""
         ids = self.submit(tasks)
         found = self.wait_for(ids, timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, Dict, List
+from typing import Any
 
 from .apps import Client, WorkloadContext
 from .messages import TaskIns
@@ -37,9 +37,9 @@ class HistoryClient(Client):
 
     def __init__(self, context: WorkloadContext) -> None:
         super().__init__(context)
-        self.seen: List[Any] = []
+        self.seen: list[Any] = []
 
-    def handle_default(self, task: TaskIns) -> List[Any]:
+    def handle_default(self, task: TaskIns) -> list[Any]:
         self.seen.append(task.content)
         return list(self.seen)
 
@@ -53,7 +53,7 @@ class FaultInjectionClient(Client):
     appends the task id to that file on every handler call, to count runs.
     """
 
-    def handle_default(self, task: TaskIns) -> Dict[str, Any]:
+    def handle_default(self, task: TaskIns) -> dict[str, Any]:
         log = self.context.config.get("log")
         if log:
             with open(log, "a") as f:

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from thespian.actors import ActorAddress
 
@@ -47,12 +48,12 @@ ASK_TIMEOUT = 10.0
 class LocalFederation:
     """A running system: one embedded server and one LeadClient per node."""
 
-    def __init__(self, handle: ActorSystemHandle, server: ActorAddress, leads: Dict[NodeId, ActorAddress]) -> None:
+    def __init__(self, handle: ActorSystemHandle, server: ActorAddress, leads: dict[NodeId, ActorAddress]) -> None:
         self.handle = handle
         self.server = server
         self.leads = leads
-        self.started: Dict[NodeId, LeadClientStarted] = {}
-        self._drivers: List[Driver] = []
+        self.started: dict[NodeId, LeadClientStarted] = {}
+        self._drivers: list[Driver] = []
         self._lock = threading.Lock()  # one ask at a time on the main endpoint: replies never cross threads
 
     @property
@@ -61,17 +62,17 @@ class LocalFederation:
         return self.handle.system
 
     @property
-    def node_ids(self) -> List[NodeId]:
+    def node_ids(self) -> list[NodeId]:
         return list(self.leads)
 
-    def driver(self, driver_id: Optional[str] = None) -> Driver:
+    def driver(self, driver_id: str | None = None) -> Driver:
         """A new driver on the embedded server, with an endpoint of its own (one per thread)."""
         driver = Driver(self.system, self.server, driver_id)
         with self._lock:
             self._drivers.append(driver)
         return driver
 
-    def _lead(self, node_id: Optional[NodeId]) -> ActorAddress:
+    def _lead(self, node_id: NodeId | None) -> ActorAddress:
         if node_id is None:
             if len(self.leads) != 1:
                 raise ConfigError(f"name a node: this federation has {len(self.leads)}")
@@ -86,7 +87,7 @@ class LocalFederation:
         with self._lock:
             return ask_for(self.system, address, message, lambda reply: isinstance(reply, expected), timeout)
 
-    def status(self, node_id: Optional[NodeId] = None) -> NodeStatus:
+    def status(self, node_id: NodeId | None = None) -> NodeStatus:
         """The node's counters (``node_id`` may be left out when there is one node)."""
         status: NodeStatus = self._ask(self._lead(node_id), GetNodeStatus(), NodeStatus)
         return status
@@ -96,7 +97,7 @@ class LocalFederation:
         return status
 
     def register_workload(
-        self, workload_id: WorkloadId, app: AppRef, config: Optional[Dict[str, Any]] = None, node_id: Optional[NodeId] = None
+        self, workload_id: WorkloadId, app: AppRef, config: dict[str, Any] | None = None, node_id: NodeId | None = None
     ) -> None:
         """Serve ``workload_id`` with ``app`` on a running node."""
         reply: WorkloadRegistered = self._ask(
@@ -105,16 +106,16 @@ class LocalFederation:
         if reply.error:
             raise ConfigError(reply.error)
 
-    def stop_workload(self, workload_id: WorkloadId, node_id: Optional[NodeId] = None) -> bool:
+    def stop_workload(self, workload_id: WorkloadId, node_id: NodeId | None = None) -> bool:
         """Stop ``workload_id``'s WorkloadClient on a node; False if it had none."""
         reply: WorkloadStopped = self._ask(self._lead(node_id), StopWorkload(workload_id), WorkloadStopped)
         return reply.was_running
 
-    def set_server_fault(self, mode: Optional[str]) -> None:
+    def set_server_fault(self, mode: str | None) -> None:
         """Make the embedded server unreachable (``"silent"``), failing (``"error"``) or healthy (``None``)."""
         self._ask(self.server, SetServerFault(mode), SetServerFault)
 
-    def stop(self, timeout: float = 5.0) -> List[int]:
+    def stop(self, timeout: float = 5.0) -> list[int]:
         """Stop every node (in-flight tasks get up to ``timeout`` s), then the system.
 
         Returns pids that survived (normally none). Safe to call twice.
@@ -139,7 +140,7 @@ def _sigint_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: List[int] = []
+    caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
@@ -162,7 +163,7 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
-def _start(nodes: Sequence[NodeConfig], system: Optional[SystemConfig]) -> LocalFederation:
+def _start(nodes: Sequence[NodeConfig], system: SystemConfig | None) -> LocalFederation:
     ids = [n.node_id for n in nodes]
     if not nodes or len(set(ids)) != len(ids):
         raise ConfigError(f"give at least one node and unique node ids, got {ids}")
@@ -187,7 +188,7 @@ def _start(nodes: Sequence[NodeConfig], system: Optional[SystemConfig]) -> Local
 
 
 @contextlib.contextmanager
-def local_federation(nodes: Sequence[NodeConfig], system: Optional[SystemConfig] = None) -> Iterator[LocalFederation]:
+def local_federation(nodes: Sequence[NodeConfig], system: SystemConfig | None = None) -> Iterator[LocalFederation]:
     """Run an embedded server and one LeadClient per ``NodeConfig``; stop all on exit."""
     federation = _start(nodes, system)
     try:
@@ -197,8 +198,8 @@ def local_federation(nodes: Sequence[NodeConfig], system: Optional[SystemConfig]
 
 
 def run_node(
-    config: Optional[NodeConfig] = None, *, system: Optional[SystemConfig] = None, **node_options: Any
-) -> "contextlib.AbstractContextManager[LocalFederation]":
+    config: NodeConfig | None = None, *, system: SystemConfig | None = None, **node_options: Any
+) -> contextlib.AbstractContextManager[LocalFederation]:
     """Run one node (``NodeConfig(**node_options)`` unless ``config`` is given) with an embedded server.
 
     ``with run_node(app="pkg.mod:MyClient", long_poll=True) as node:

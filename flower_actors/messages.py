@@ -18,8 +18,9 @@ import pickle
 import time
 import traceback as traceback_module
 import uuid
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 from .errors import BadContent
 
@@ -42,9 +43,9 @@ __all__ = [
     "type_name",
 ]
 
-WorkloadId = Union[int, str]
+WorkloadId = int | str
 """Identifies a workload (Flower later called it ``run_id``)."""
-NodeId = Union[int, str]
+NodeId = int | str
 """Identifies a node: the device one LeadClient serves."""
 
 
@@ -107,7 +108,7 @@ def dump_content(content: Any) -> bytes:
         raise BadContent(f"content of type {type_name(content)} cannot be pickled: {describe_exception(exc)}") from None
 
 
-def load_content(payload: Optional[bytes]) -> Any:
+def load_content(payload: bytes | None) -> Any:
     """Unpickle a payload made by ``dump_content``; raises ``BadContent``."""
     if payload is None:
         return None
@@ -143,7 +144,7 @@ class ShortRepr:
 class _Content:
     """Mixin: ``.content`` unpickles ``payload`` once and caches it (the cache is never pickled)."""
 
-    payload: Optional[bytes]
+    payload: bytes | None
 
     @property
     def content(self) -> Any:
@@ -153,7 +154,7 @@ class _Content:
             object.__setattr__(self, "_content", cache)
         return cache[0]
 
-    def __getstate__(self) -> Dict[str, Any]:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_content", None)
         return state
@@ -193,8 +194,7 @@ class TaskError:
             tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
         except BaseException:  # formatting calls user code (__str__ of the exception)
             tb = f"<traceback of {type_name(exc)} could not be formatted>"
-        return cls(kind=kind, message=describe_exception(exc), exception_type=type_name(exc),
-                   traceback=safe_text(tb))
+        return cls(kind=kind, message=describe_exception(exc), exception_type=type_name(exc), traceback=safe_text(tb))
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message}"
@@ -216,9 +216,9 @@ class TaskIns(_Content):
     """The pickled content; read it as ``.content``."""
     created_at: float
     """When the driver created it."""
-    deadline_s: Optional[float] = None
+    deadline_s: float | None = None
     """Longest time its handler may run; ``None`` uses the node's setting."""
-    pulled_at: Optional[float] = None
+    pulled_at: float | None = None
     """When the LeadClient received it from the server."""
 
     @classmethod
@@ -229,8 +229,8 @@ class TaskIns(_Content):
         *,
         node_id: NodeId = 0,
         message_type: str = "",
-        deadline_s: Optional[float] = None,
-        task_id: Optional[str] = None,
+        deadline_s: float | None = None,
+        task_id: str | None = None,
     ) -> TaskIns:
         """Build a new task instruction with a fresh id, stamped now.
 
@@ -252,8 +252,10 @@ class TaskIns(_Content):
         return Task(self.workload_id, self.message_type, self.content)
 
     def __repr__(self) -> str:  # short: Thespian formats every message it sends for a debug log
-        return (f"TaskIns({self.task_id}, node={self.node_id!r}, workload={self.workload_id!r}, "
-                f"type={self.message_type!r}, {len(self.payload)} bytes)")
+        return (
+            f"TaskIns({self.task_id}, node={self.node_id!r}, workload={self.workload_id!r}, "
+            f"type={self.message_type!r}, {len(self.payload)} bytes)"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -267,22 +269,22 @@ class TaskRes(_Content):
     node_id: NodeId
     workload_id: WorkloadId
     message_type: str
-    payload: Optional[bytes] = None
+    payload: bytes | None = None
     """The pickled return value of the handler (``None`` when ``error`` is set); read it as ``.content``."""
-    error: Optional[TaskError] = None
-    created_at: Optional[float] = None
+    error: TaskError | None = None
+    created_at: float | None = None
     """When the driver created the ``TaskIns``."""
-    pulled_at: Optional[float] = None
+    pulled_at: float | None = None
     """When the LeadClient received the ``TaskIns``."""
-    started_at: Optional[float] = None
+    started_at: float | None = None
     """When the handler started (``None`` if it never ran)."""
-    finished_at: Optional[float] = None
+    finished_at: float | None = None
     """When the handler returned or the error was decided."""
-    pushed_at: Optional[float] = None
+    pushed_at: float | None = None
     """When the Sender first pushed it to the server."""
-    stored_at: Optional[float] = None
+    stored_at: float | None = None
     """When the server stored it."""
-    handler_pid: Optional[int] = None
+    handler_pid: int | None = None
     """The process that ran the handler."""
 
     @classmethod
@@ -290,11 +292,11 @@ class TaskRes(_Content):
         cls,
         ins: TaskIns,
         *,
-        payload: Optional[bytes] = None,
-        error: Optional[TaskError] = None,
-        started_at: Optional[float] = None,
-        finished_at: Optional[float] = None,
-        handler_pid: Optional[int] = None,
+        payload: bytes | None = None,
+        error: TaskError | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        handler_pid: int | None = None,
     ) -> TaskRes:
         """Build the result that answers ``ins`` (``payload`` from ``dump_content``)."""
         return cls(
@@ -326,7 +328,7 @@ class TaskRes(_Content):
         outcome = f"error={self.error}" if self.error else f"{len(self.payload or b'')} bytes"
         return f"TaskRes({self.task_id}, answers={self.ins_id}, workload={self.workload_id!r}, {outcome})"
 
-    def stamped(self, **times: Optional[float]) -> TaskRes:
+    def stamped(self, **times: float | None) -> TaskRes:
         """Return a copy with the given timing fields set."""
         unknown = set(times) - _TIMING_FIELDS
         if unknown:
@@ -342,12 +344,12 @@ BATCH_BYTES = 16 * 1024 * 1024
 stay far below the transport's frame limit of 256 MiB, whatever the number of items."""
 
 
-def take_batch(queue: Deque[Any], max_items: int, max_bytes: int = BATCH_BYTES) -> Tuple[Any, ...]:
+def take_batch(queue: deque[Any], max_items: int, max_bytes: int = BATCH_BYTES) -> tuple[Any, ...]:
     """Pop up to ``max_items`` items from the front of ``queue``, ending once their payloads reach ``max_bytes``.
 
     Takes at least one item when ``queue`` is not empty (a single item may be larger).
     """
-    taken: List[Any] = []
+    taken: list[Any] = []
     size = 0
     while queue and len(taken) < max(1, max_items) and (not taken or size < max_bytes):
         item = queue.popleft()
@@ -357,7 +359,7 @@ def take_batch(queue: Deque[Any], max_items: int, max_bytes: int = BATCH_BYTES) 
     return tuple(taken)
 
 
-def task_ins_problem(task: Any) -> Optional[str]:
+def task_ins_problem(task: Any) -> str | None:
     """Why ``task`` cannot be handled, or ``None`` when it is a well-formed ``TaskIns``."""
     if not isinstance(task, TaskIns):
         return f"expected a TaskIns, got {type(task).__name__}"
@@ -372,7 +374,9 @@ def task_ins_problem(task: Any) -> Optional[str]:
     if not isinstance(message_type, str):
         return f"message_type must be a str, got {type(message_type).__name__}"
     deadline = getattr(task, "deadline_s", None)
-    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0):
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not deadline > 0
+    ):
         return f"deadline_s must be a positive number or None, got {deadline!r}"
     if not isinstance(getattr(task, "payload", None), (bytes, bytearray)):
         return "payload (the pickled content) must be bytes"

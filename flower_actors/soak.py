@@ -16,16 +16,21 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from flower_actors import AppSpec, ErrorKind, NodeConfig, SystemConfig, TaskIns, TaskRes, run_node
 from flower_actors.tools import exit_on_sigterm, memory_kb, session_processes
 
 __all__ = ["SoakSpec", "main", "run_soak"]
 
-EXPECTED = {"ok": "ok", "raise": ErrorKind.HANDLER_ERROR, "exit": ErrorKind.WORKLOAD_CLIENT_DIED,
-            "hang": ErrorKind.DEADLINE_EXCEEDED}
+EXPECTED = {
+    "ok": "ok",
+    "raise": ErrorKind.HANDLER_ERROR,
+    "exit": ErrorKind.WORKLOAD_CLIENT_DIED,
+    "hang": ErrorKind.DEADLINE_EXCEEDED,
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class SoakSpec:
     submit_chunk: int = 500
 
 
-def plan(spec: SoakSpec) -> List[TaskIns]:
+def plan(spec: SoakSpec) -> list[TaskIns]:
     """The tasks, each with its action as content, in submission order."""
     rng = random.Random(spec.seed)
     tasks = []
@@ -60,7 +65,7 @@ def plan(spec: SoakSpec) -> List[TaskIns]:
     return tasks
 
 
-def run_soak(spec: SoakSpec, progress: bool = False) -> Dict[str, Any]:
+def run_soak(spec: SoakSpec, progress: bool = False) -> dict[str, Any]:
     """Run the soak and return its figures (see the module docstring)."""
     tasks = plan(spec)
     actions = {t.task_id: t.content for t in tasks}
@@ -69,8 +74,8 @@ def run_soak(spec: SoakSpec, progress: bool = False) -> Dict[str, Any]:
         long_poll=True,
         task_deadline_s=spec.deadline_s,
     )
-    received: List[TaskRes] = []
-    memory: List[Dict[str, int]] = []
+    received: list[TaskRes] = []
+    memory: list[dict[str, int]] = []
     start = time.monotonic()
     with run_node(config, system=SystemConfig()) as node:
         session = node.handle.session_id
@@ -126,7 +131,7 @@ def run_soak(spec: SoakSpec, progress: bool = False) -> Dict[str, Any]:
     }
 
 
-def verdict(report: Dict[str, Any], max_growth_kb: int = 8192) -> Optional[str]:
+def verdict(report: dict[str, Any], max_growth_kb: int = 8192) -> str | None:
     """Why the soak failed, or ``None`` when every check holds."""
     if report["answered_once"] != report["tasks"] or report["results"] != report["tasks"]:
         return "not every task was answered exactly once"
@@ -139,7 +144,7 @@ def verdict(report: Dict[str, Any], max_growth_kb: int = 8192) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m flower_actors.soak``."""
     p = argparse.ArgumentParser(prog="python -m flower_actors.soak", description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=10_000)
@@ -152,12 +157,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--json", action="store_true", help="end stdout with one JSON line")
     args = p.parse_args(argv)
     exit_on_sigterm()
-    spec = SoakSpec(args.tasks, args.workloads, args.raise_rate, args.exit_rate, args.hang_rate, args.deadline, args.seed)
+    spec = SoakSpec(
+        args.tasks, args.workloads, args.raise_rate, args.exit_rate, args.hang_rate, args.deadline, args.seed
+    )
     report = run_soak(spec, progress=sys.stderr.isatty())
     problem = verdict(report)
-    for key in ("tasks", "results", "answered_once", "answered_twice_or_more", "unanswered", "wrong_kind", "kinds",
-                "elapsed_s", "tasks_per_s", "workload_clients_created", "deaths", "deadline_kills",
-                "lead_memory_kb_by_quarter", "lead_rss_growth_kb", "processes_left"):
+    for key in (
+        "tasks",
+        "results",
+        "answered_once",
+        "answered_twice_or_more",
+        "unanswered",
+        "wrong_kind",
+        "kinds",
+        "elapsed_s",
+        "tasks_per_s",
+        "workload_clients_created",
+        "deaths",
+        "deadline_kills",
+        "lead_memory_kb_by_quarter",
+        "lead_rss_growth_kb",
+        "processes_left",
+    ):
         print(f"  {key:26} {report[key]}")
     print("soak:", "PASS" if problem is None else f"FAIL ({problem})")
     if args.json:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
 
 from .config import NodeConfig
 from .driver import Driver
@@ -51,19 +51,19 @@ class TraceItem:
     content: str
 
 
-def fed_trace(spec: TraceSpec) -> List[TraceItem]:
+def fed_trace(spec: TraceSpec) -> list[TraceItem]:
     """The trace's tasks in production order."""
     rng = random.Random(spec.seed)
     return [TraceItem(i, i * spec.gap, rng.randint(0, spec.clients - 1), f"Msg {i}") for i in range(spec.tasks)]
 
 
-def lower_bound(spec: TraceSpec, poll: Optional[float]) -> float:
+def lower_bound(spec: TraceSpec, poll: float | None) -> float:
     """Makespan if routing were free and workloads fully parallel.
 
     With polling (``poll`` seconds) a task becomes visible at the next
     multiple of ``poll``; with ``None`` (long-poll) at once.
     """
-    finish: Dict[int, float] = {}
+    finish: dict[int, float] = {}
     for item in fed_trace(spec):
         visible = item.at
         if poll:
@@ -93,14 +93,14 @@ def trace_start(next_pull_at: float, config: NodeConfig) -> float:
 class Replay:
     """What a driver saw while replaying a timed list of tasks."""
 
-    results: List[TaskRes] = field(default_factory=list)
-    received_at: Dict[str, float] = field(default_factory=dict)
+    results: list[TaskRes] = field(default_factory=list)
+    received_at: dict[str, float] = field(default_factory=dict)
     """Result's ``ins_id`` -> when the driver received it."""
-    first_submit: Optional[float] = None
-    last_received: Optional[float] = None
+    first_submit: float | None = None
+    last_received: float | None = None
 
     @property
-    def makespan(self) -> Optional[float]:
+    def makespan(self) -> float | None:
         """First task submitted to last result received, in seconds."""
         if self.first_submit is None or self.last_received is None:
             return None
@@ -120,7 +120,7 @@ def replay(
     schedule: Sequence[tuple[float, TaskIns]],
     t0: float,
     timeout: float,
-    on_progress: Optional[Callable[[int, Replay], None]] = None,
+    on_progress: Callable[[int, Replay], None] | None = None,
 ) -> Replay:
     """Submit each task at ``t0 + at`` (wall clock), collecting results while waiting; then wait for the rest.
 

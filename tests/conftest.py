@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator, List
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,7 +16,7 @@ def no_process_left() -> Iterator[None]:
     """Fail the test if any actor system it started still has a live process afterwards."""
     before = set(started_sessions())
     yield
-    leaked: List[int] = []
+    leaked: list[int] = []
     for session in set(started_sessions()) - before:
         deadline = time.monotonic() + 5.0
         while session_processes(session) and time.monotonic() < deadline:

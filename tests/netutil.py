@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Iterable, Set, Tuple
+from collections.abc import Iterable
 
 
-def _socket_inodes(pids: Iterable[int]) -> Set[int]:
+def _socket_inodes(pids: Iterable[int]) -> set[int]:
     inodes = set()
     for pid in pids:
         try:
@@ -21,7 +21,7 @@ def _socket_inodes(pids: Iterable[int]) -> Set[int]:
     return inodes
 
 
-def _decode(hex_addr: str, v6: bool) -> Tuple[str, int]:
+def _decode(hex_addr: str, v6: bool) -> tuple[str, int]:
     host, port = hex_addr.split(":")
     raw = bytes.fromhex(host)
     if v6:
@@ -30,7 +30,7 @@ def _decode(hex_addr: str, v6: bool) -> Tuple[str, int]:
     return socket.inet_ntop(socket.AF_INET, raw[::-1]), int(port, 16)
 
 
-def listening_addresses(pids: Iterable[int]) -> Set[Tuple[str, int]]:
+def listening_addresses(pids: Iterable[int]) -> set[tuple[str, int]]:
     """(host, port) of every listening TCP socket held by ``pids``."""
     inodes = _socket_inodes(pids)
     found = set()

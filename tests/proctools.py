@@ -9,13 +9,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MARK_VAR = "FLOWER_ACTORS_TEST_MARK"
 
 
-def marked_env() -> Dict[str, str]:
+def marked_env() -> dict[str, str]:
     """An environment whose processes (and every fork of them) carry a unique mark."""
     env = dict(os.environ)
     env[MARK_VAR] = uuid.uuid4().hex
@@ -23,7 +23,7 @@ def marked_env() -> Dict[str, str]:
     return env
 
 
-def marked_processes(env: Dict[str, str]) -> List[int]:
+def marked_processes(env: dict[str, str]) -> list[int]:
     """Live processes that carry ``env``'s mark."""
     needle = f"{MARK_VAR}={env[MARK_VAR]}".encode()
     found = []
@@ -41,7 +41,7 @@ def marked_processes(env: Dict[str, str]) -> List[int]:
     return found
 
 
-def assert_none_left(env: Dict[str, str], wait: float = 5.0) -> None:
+def assert_none_left(env: dict[str, str], wait: float = 5.0) -> None:
     deadline = time.monotonic() + wait
     while marked_processes(env) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -54,13 +54,13 @@ def assert_none_left(env: Dict[str, str], wait: float = 5.0) -> None:
     assert not left, f"processes left behind: {left}"
 
 
-def run_python(args: List[str], env: Dict[str, str], timeout: float) -> "subprocess.CompletedProcess[str]":
+def run_python(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     """Run ``python ARGS`` in the repository; capture output (hangs, and fails, if a process keeps the pipe)."""
     return subprocess.run(
         [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
-def popen_python(args: List[str], env: Dict[str, str], log: Path) -> "subprocess.Popen[Any]":
+def popen_python(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[Any]:
     with open(log, "w") as out:
         return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, List, Tuple
+from typing import Any
 
 from thespian.actors import ActorAddress
 
@@ -18,7 +18,7 @@ from flower_actors.messages import TaskRes
 class ScriptBatch:
     """Queue ``items`` as the answer to one future pull (anything picklable, even nonsense)."""
 
-    items: Tuple[Any, ...]
+    items: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class GetPushed:
 
 @dataclass(frozen=True)
 class Pushed:
-    results: Tuple[TaskRes, ...]
+    results: tuple[TaskRes, ...]
     pulls: int
 
 
 class ScriptedServer(SafeActor):
     def __init__(self) -> None:
         super().__init__()
-        self.batches: Deque[Tuple[Any, ...]] = deque()
-        self.pushed: List[TaskRes] = []
+        self.batches: deque[tuple[Any, ...]] = deque()
+        self.pushed: list[TaskRes] = []
         self.pulls = 0
 
     def receive_ScriptBatch(self, message: ScriptBatch, sender: ActorAddress) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +17,7 @@ def test_app_given_as_class_or_function_becomes_a_reference() -> None:
     assert app_spec(apps.plain_function, {"k": 1}) == AppSpec("tests.apps:plain_function", {"k": 1})
     with pytest.raises(ConfigError, match="not importable"):
         app_spec(lambda task: task)
-    with pytest.raises(ConfigError, match="package.module:Name"):
+    with pytest.raises(ConfigError, match=r"package\.module:Name"):
         AppSpec("no_colon_here")
 
 

@@ -9,11 +9,11 @@ import os
 import threading
 import time
 from collections import Counter
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import pytest
 
-from flower_actors import AppSpec, ConfigError, ErrorKind, LocalFederation, NodeConfig, TaskIns, TaskRes, run_node
+from flower_actors import ConfigError, ErrorKind, LocalFederation, NodeConfig, TaskIns, TaskRes, run_node
 from tests import apps
 
 Node = Callable[..., LocalFederation]
@@ -23,7 +23,7 @@ def add(workload: object, value: object, message_type: str = "add") -> TaskIns:
     return TaskIns.create(workload, value, message_type=message_type)  # type: ignore[arg-type]
 
 
-def kinds(results: List[TaskRes]) -> List[str]:
+def kinds(results: list[TaskRes]) -> list[str]:
     return [r.error.kind if r.error else "ok" for r in results]
 
 
@@ -86,13 +86,13 @@ def test_an_app_whose_import_kills_the_process_is_answered_not_forked_forever(
 
 def test_drivers_in_threads_each_get_their_own_replies(node: Node) -> None:
     fed = node(app="tests.apps:Adder", long_poll=True)
-    outcomes: Dict[int, object] = {}
+    outcomes: dict[int, object] = {}
 
     def work(index: int) -> None:
         try:
             driver = fed.driver(f"thread-{index}")
-            totals: List[int] = []
-            for round_ in range(5):
+            totals: list[int] = []
+            for _ in range(5):
                 ids = driver.submit([add(f"w{index}", 1) for _ in range(4)])
                 found = driver.wait_for(ids, timeout=60)
                 totals.extend(found[i].content for i in ids)
@@ -163,7 +163,7 @@ def test_a_result_whose_pickling_raises_system_exit_is_unpicklable_and_the_state
 def test_status_counters_match_the_results_a_driver_received(node: Node) -> None:
     fed = node(app="tests.apps:Adder", long_poll=True, task_deadline_s=1.0)
     driver = fed.driver()
-    tasks: List[TaskIns] = []
+    tasks: list[TaskIns] = []
     for w in range(6):
         tasks += [add(w, 1), add(w, 0, "broken_str"), add(w, 0, "exit_on_pickle"), add(w, 0, "nope")]
         tasks += [add(w, 0, "exit") if w % 2 else add(w, 5.0, "sleep"), add(w, 1)]
@@ -197,11 +197,10 @@ def test_an_app_no_import_can_find_is_refused_at_configuration() -> None:
         pass
 
     for app in (apps.module_level_lambda, Local, lambda task: None, "tests.apps:<lambda>"):
-        with pytest.raises(ConfigError, match="not importable|must look like"):
+        with pytest.raises(ConfigError, match=r"not importable|must look like"):
             NodeConfig(app=app)
-        with pytest.raises(ConfigError):
-            with run_node(app=app):
-                pass  # pragma: no cover - never started
+        with pytest.raises(ConfigError), run_node(app=app):
+            pass  # pragma: no cover - never started
     with pytest.raises(ConfigError):
         NodeConfig(app="tests.apps:Adder", workload_apps={"w": apps.module_level_lambda})
 
@@ -220,7 +219,7 @@ def test_a_result_leaves_before_the_next_long_handler_ends(node: Node, mode: str
     fed = node(app="tests.apps:Adder", long_poll=mode == "long-poll", poll_interval=0.5)
     driver = fed.driver()
     driver.run([add(w, 1) for w in range(6)], timeout=30)  # "add" is known to be short now
-    tasks: List[TaskIns] = []
+    tasks: list[TaskIns] = []
     for w in range(6):
         tasks += [add(w, 1), add(w, 1.5, "sleep"), add(w, 1.5, "sleep"), add(w, 1)]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any
 
 import pytest
 
@@ -126,9 +127,7 @@ def test_a_task_that_finishes_in_time_is_not_killed(node: Node) -> None:
 
 @pytest.mark.parametrize("mode", ["silent", "error"])
 def test_server_outage_pulls_back_off_and_results_are_kept(node: Node, mode: str) -> None:
-    fed = node(
-        app="tests.apps:Sleeper", long_poll=True, long_poll_wait=0.5, request_timeout=0.5, retry_backoff_max=0.4
-    )
+    fed = node(app="tests.apps:Sleeper", long_poll=True, long_poll_wait=0.5, request_timeout=0.5, retry_backoff_max=0.4)
     driver = fed.driver()
     running = driver.submit([TaskIns.create(w, 0.6) for w in range(4)])
     wait_until(lambda: fed.status().tasks_in_flight == 4)
@@ -156,7 +155,7 @@ def test_duplicate_and_malformed_tasks_from_the_server(tmp_path: Path) -> None:
         oversized = TaskIns.create("w", "x" * 5000)
         unpicklable = TaskIns(new_task_id := "unpicklable-content", 0, "w", "", b"\x80\x05not a pickle", time.time())
         wrong_type = TaskIns("wrong-type", 0, 3.5, "", dump_content(1), time.time())  # type: ignore[arg-type]
-        items: List[Any] = [good, good, bad_node, oversized, unpicklable, wrong_type, {"task": 1}, None, 42]
+        items: list[Any] = [good, good, bad_node, oversized, unpicklable, wrong_type, {"task": 1}, None, 42]
         fed.system.ask(server, ScriptBatch(tuple(items)), 10)
         after = TaskIns.create("w", "after")
         fed.system.ask(server, ScriptBatch((after,)), 10)
@@ -164,7 +163,7 @@ def test_duplicate_and_malformed_tasks_from_the_server(tmp_path: Path) -> None:
         started = fed.system.ask(lead, StartLeadClient(config, server), 10)
         assert isinstance(started, LeadClientStarted) and started.error is None
 
-        def pushed() -> Dict[str, TaskRes]:
+        def pushed() -> dict[str, TaskRes]:
             reply = fed.system.ask(server, GetPushed(), 10)
             assert isinstance(reply, Pushed)
             return {r.ins_id: r for r in reply.results}
@@ -257,7 +256,7 @@ def test_saturated_node_stops_pulling_until_it_has_room(node: Node) -> None:
     ids = driver.submit([TaskIns.create(w % 2, 0.15) for w in range(12)])
     samples = []
     deadline = time.monotonic() + 30
-    results: Dict[str, TaskRes] = {}
+    results: dict[str, TaskRes] = {}
     while len(results) < len(ids) and time.monotonic() < deadline:
         samples.append(fed.status())
         results.update({r.ins_id: r for r in driver.collect(wait=0.05)})
@@ -287,13 +286,15 @@ def test_graceful_stop_lets_running_tasks_finish_and_answers_stuck_ones(node: No
 
 
 def test_exception_in_the_embedding_program_leaves_no_process() -> None:
-    with pytest.raises(RuntimeError, match="user code failed"):
-        with run_node(app="tests.apps:Faulty", long_poll=True, system=SystemConfig()) as fed:
-            fed.driver().submit([TaskIns.create("stuck", "hang")])
-            wait_until(lambda: fed.status().handler_pids, 10.0)
-            session = fed.handle.session_id
-            assert len(session_processes(session)) >= 5
-            raise RuntimeError("user code failed")
+    with (
+        pytest.raises(RuntimeError, match="user code failed"),
+        run_node(app="tests.apps:Faulty", long_poll=True, system=SystemConfig()) as fed,
+    ):
+        fed.driver().submit([TaskIns.create("stuck", "hang")])
+        wait_until(lambda: fed.status().handler_pids, 10.0)
+        session = fed.handle.session_id
+        assert len(session_processes(session)) >= 5
+        raise RuntimeError("user code failed")
     assert session_processes(session) == []
 
 
@@ -373,9 +374,12 @@ def test_spill_directory_is_removed_with_the_node_and_after_a_kill() -> None:
 
     from flower_actors.spill import make_spill_dir
 
-    def spill_dirs(pid: int) -> List[str]:
-        return [p for parent in ("/dev/shm", tempfile.gettempdir())
-                for p in glob.glob(f"{parent}/flower-actors-spill-{pid}-*")]
+    def spill_dirs(pid: int) -> list[str]:
+        return [
+            p
+            for parent in ("/dev/shm", tempfile.gettempdir())
+            for p in glob.glob(f"{parent}/flower-actors-spill-{pid}-*")
+        ]
 
     with run_node(NodeConfig(app=AppSpec("tests.apps:Recorder")), system=SystemConfig()) as fed:
         lead_pid = fed.started[0].pid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 from flower_actors import LocalFederation, TaskIns, TaskRes
 from flower_actors.stats import forward_latencies, result_latencies
@@ -12,8 +12,8 @@ from flower_actors.stats import forward_latencies, result_latencies
 Node = Callable[..., LocalFederation]
 
 
-def by_workload(results: List[TaskRes]) -> Dict[object, List[TaskRes]]:
-    grouped: Dict[object, List[TaskRes]] = defaultdict(list)
+def by_workload(results: list[TaskRes]) -> dict[object, list[TaskRes]]:
+    grouped: dict[object, list[TaskRes]] = defaultdict(list)
     for r in results:
         grouped[r.workload_id].append(r)
     return grouped

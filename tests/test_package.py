@@ -28,7 +28,12 @@ def test_every_public_name_is_exported_and_documented() -> None:
 def test_messages_have_unique_class_names() -> None:
     from flower_actors import control, link, messages
 
-    names = [n for m in (control, link, messages) for n, c in vars(m).items() if inspect.isclass(c) and c.__module__ == m.__name__]
+    names = [
+        n
+        for m in (control, link, messages)
+        for n, c in vars(m).items()
+        if inspect.isclass(c) and c.__module__ == m.__name__
+    ]
     assert len(names) == len(set(names))
     thespian_names = {"WakeupMessage", "ChildActorExited", "ActorExitRequest", "PoisonMessage", "DeadEnvelope"}
     assert not thespian_names & set(names)

@@ -6,8 +6,9 @@ import builtins
 import pickle
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Tuple
+from typing import Any
 
 from flower_actors import LocalFederation, TaskIns
 from tests.netutil import listening_addresses
@@ -29,7 +30,7 @@ class _Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self) -> Tuple[Any, ...]:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (builtins.exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",))
 
 

@@ -8,7 +8,8 @@ import os
 import platform
 import sys
 import time
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from flower_actors.tools import exit_on_sigterm
 
@@ -33,14 +34,16 @@ def _cell(row: Row) -> str:
     if scenario == "spawn":
         return f"p50 {row['spawn_ms']['p50']} p99 {row['spawn_ms']['p99']}"
     if scenario == "memory":
-        return (f"{row['pss_per_client_mb']} per client; LeadClient/parent {row['lead_client_pss_mb']}; "
-                f"{row['cpu_ms_per_client']} ms CPU, {row['minor_faults_per_client']} page faults per client")
+        return (
+            f"{row['pss_per_client_mb']} per client; LeadClient/parent {row['lead_client_pss_mb']}; "
+            f"{row['cpu_ms_per_client']} ms CPU, {row['minor_faults_per_client']} page faults per client"
+        )
     if scenario == "overhead":
         return f"{row['tasks_per_s']} (x{row['ratio_to_raw']} of raw)"
     return str(row[MAIN_METRIC[scenario][0]])
 
 
-def _print_table(rows: List[Row]) -> None:
+def _print_table(rows: list[Row]) -> None:
     current = None
     for row in rows:
         if row["scenario"] != current:
@@ -50,20 +53,28 @@ def _print_table(rows: List[Row]) -> None:
         print(f"  {row['system']:34} {_cell(row):54} makespan {row['makespan_s']:8.3f} s  {status}")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m flower_actors.bench", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", choices=[[], *SCENARIOS], metavar="SCENARIO",
-                        help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        choices=[[], *SCENARIOS],
+        metavar="SCENARIO",
+        help=f"any of {', '.join(SCENARIOS)} (default: all)",
+    )
     parser.add_argument("--quick", action="store_true", help="smaller versions, for a smoke test")
     parser.add_argument("--json", action="store_true", help="print one JSON line per scenario and system")
     args = parser.parse_args(argv)
     exit_on_sigterm()
     names = args.scenarios or list(SCENARIOS)
-    machine: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version(),
-                               "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    machine: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
     print(f"machine: {machine}", file=sys.stderr)
-    rows: List[Row] = []
+    rows: list[Row] = []
     for name in names:
         start = time.monotonic()
         new = SCENARIOS[name](args.quick)

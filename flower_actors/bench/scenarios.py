@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from flower_actors import LocalFederation
-from flower_actors.tools import (TraceSpec, cpu_ms, fed_trace, forward_gaps, lower_bound, percentile, pss_kb, read_stat,
-                                 summary)
+from flower_actors.tools import (
+    TraceSpec,
+    cpu_ms,
+    fed_trace,
+    forward_gaps,
+    lower_bound,
+    percentile,
+    pss_kb,
+    read_stat,
+    summary,
+)
 
 from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
 from .work import Job, Record, calibrate_spin
 
 __all__ = ["SCENARIOS", "Row"]
 
-Row = Dict[str, Any]
+Row = dict[str, Any]
 
 
-def forward(records: Sequence[Record]) -> List[float]:
+def forward(records: Sequence[Record]) -> list[float]:
     """Forward latency, by the same rule as ours (``stats.forward_gaps``)."""
     return forward_gaps((r.workload, r.visible, r.started, r.finished) for r in records)
 
 
-def result(records: Sequence[Record]) -> List[float]:
+def result(records: Sequence[Record]) -> list[float]:
     """From each handler's end to the collector (the server, for ours) having the result."""
     return [max(0.0, r.collected - r.finished) for r in records]
 
@@ -40,7 +50,7 @@ def _row(scenario: str, system: str, run: RunResult, jobs: int, **metrics: Any) 
     }
 
 
-def _cpu_and_faults(pids: Sequence[int]) -> Dict[str, Any]:
+def _cpu_and_faults(pids: Sequence[int]) -> dict[str, Any]:
     """Median CPU time (``/proc/<pid>/schedstat``) and minor page faults of these processes so far."""
     cpu: list[float] = []
     faults: list[int] = []
@@ -49,18 +59,20 @@ def _cpu_and_faults(pids: Sequence[int]) -> Dict[str, Any]:
         if ms is not None and stat is not None:
             cpu.append(ms)
             faults.append(stat.minor_faults)
-    return {"cpu_ms_per_client": round(percentile(cpu, 50) or 0.0, 2) if cpu else None,
-            "minor_faults_per_client": int(percentile(faults, 50) or 0) if faults else None}
+    return {
+        "cpu_ms_per_client": round(percentile(cpu, 50) or 0.0, 2) if cpu else None,
+        "minor_faults_per_client": int(percentile(faults, 50) or 0) if faults else None,
+    }
 
 
 # 1. fed
 
 
-def _fed_jobs(spec: TraceSpec) -> List[Job]:
+def _fed_jobs(spec: TraceSpec) -> list[Job]:
     return [Job(t.index, t.at, t.workload_id, "sleep", spec.work) for t in fed_trace(spec)]
 
 
-def _thread_pool_in_background(jobs: List[Job], poll: Optional[float]) -> Callable[[], RunResult]:
+def _thread_pool_in_background(jobs: list[Job], poll: float | None) -> Callable[[], RunResult]:
     """Start the thread-pool run in its own process (its handlers only sleep); return a joiner."""
     ctx = multiprocessing.get_context("fork")
     queue = ctx.SimpleQueue()
@@ -79,7 +91,7 @@ def _thread_pool_in_background(jobs: List[Job], poll: Optional[float]) -> Callab
     return join
 
 
-def fed(quick: bool) -> List[Row]:
+def fed(quick: bool) -> list[Row]:
     spec = TraceSpec(clients=20, tasks=80, gap=0.04, work=0.5) if quick else TraceSpec()
     jobs = _fed_jobs(spec)
     # The thread-pool design needs ~6x the lower bound; its handlers only sleep, so it runs alongside.
@@ -93,15 +105,23 @@ def fed(quick: bool) -> List[Row]:
         ("thread-pool periodic (FED)", thread_pool(), 1.0),
     ):
         bound = lower_bound(spec, poll)
-        rows.append(_row("fed", name, run, len(jobs), lower_bound_s=round(bound, 3),
-                         ratio_to_lower_bound=round(run.makespan / bound, 4)))
+        rows.append(
+            _row(
+                "fed",
+                name,
+                run,
+                len(jobs),
+                lower_bound_s=round(bound, 3),
+                ratio_to_lower_bound=round(run.makespan / bound, 4),
+            )
+        )
     return rows
 
 
 # 2. cpu
 
 
-def cpu(quick: bool) -> List[Row]:
+def cpu(quick: bool) -> list[Row]:
     iterations = calibrate_spin(0.25)
     workloads, per = (4, 2) if quick else (8, 4)
     jobs = [Job(i, 0.0, i % workloads, "cpu", iterations) for i in range(workloads * per)]
@@ -112,8 +132,14 @@ def cpu(quick: bool) -> List[Row]:
     }
     base = runs["thread-pool"].makespan
     return [
-        _row("cpu", name, run, len(jobs), speedup_vs_thread_pool=round(base / run.makespan, 3),
-             spin_iterations=iterations)
+        _row(
+            "cpu",
+            name,
+            run,
+            len(jobs),
+            speedup_vs_thread_pool=round(base / run.makespan, 3),
+            spin_iterations=iterations,
+        )
         for name, run in runs.items()
     ]
 
@@ -121,7 +147,7 @@ def cpu(quick: bool) -> List[Row]:
 # 3. overhead
 
 
-def overhead(quick: bool) -> List[Row]:
+def overhead(quick: bool) -> list[Row]:
     """Cold (every process is created by the burst, as the issue asks), then with the processes running."""
     tasks, workloads = (1000, 50) if quick else (4000, 100)
     jobs = [Job(i, 0.0, i % workloads, "zero") for i in range(tasks)]
@@ -136,15 +162,23 @@ def overhead(quick: bool) -> List[Row]:
     rows = []
     for name, run in runs.items():
         raw = runs["raw-processes, processes running" if "running" in name else "raw-processes"]
-        rows.append(_row("overhead", name, run, tasks, tasks_per_s=round(tasks / run.makespan, 1),
-                         ratio_to_raw=round(raw.makespan / run.makespan, 3)))
+        rows.append(
+            _row(
+                "overhead",
+                name,
+                run,
+                tasks,
+                tasks_per_s=round(tasks / run.makespan, 1),
+                ratio_to_raw=round(raw.makespan / run.makespan, 3),
+            )
+        )
     return rows
 
 
 # 4. latency
 
 
-def latency(quick: bool) -> List[Row]:
+def latency(quick: bool) -> list[Row]:
     tasks = 100 if quick else 400
     jobs = [Job(i, i * 0.01, i % 20, "sleep", 0.01) for i in range(tasks)]
     runs = {
@@ -154,7 +188,14 @@ def latency(quick: bool) -> List[Row]:
         "raw-processes": run_raw_processes(jobs, poll=None),
     }
     return [
-        _row("latency", name, run, tasks, forward_ms=summary(forward(run.records)), result_ms=summary(result(run.records)))
+        _row(
+            "latency",
+            name,
+            run,
+            tasks,
+            forward_ms=summary(forward(run.records)),
+            result_ms=summary(result(run.records)),
+        )
         for name, run in runs.items()
     ]
 
@@ -162,61 +203,77 @@ def latency(quick: bool) -> List[Row]:
 # 5. spawn
 
 
-def _first_task_start(records: Sequence[Record]) -> List[float]:
-    first: Dict[int, Record] = {}
+def _first_task_start(records: Sequence[Record]) -> list[float]:
+    first: dict[int, Record] = {}
     for r in sorted(records, key=lambda r: r.started):
         first.setdefault(r.workload, r)
     return [r.started - r.visible for r in first.values()]
 
 
-def spawn(quick: bool) -> List[Row]:
+def spawn(quick: bool) -> list[Row]:
     workloads = 20 if quick else 60
     jobs = [Job(i, i * 0.05, i, "zero") for i in range(workloads)]
     runs = {"ours": run_ours(jobs, long_poll=True), "raw-processes": run_raw_processes(jobs, poll=None)}
-    return [_row("spawn", name, run, workloads, spawn_ms=summary(_first_task_start(run.records)))
-            for name, run in runs.items()]
+    return [
+        _row("spawn", name, run, workloads, spawn_ms=summary(_first_task_start(run.records)))
+        for name, run in runs.items()
+    ]
 
 
 # 6. memory
 
 
-def memory(quick: bool) -> List[Row]:
+def memory(quick: bool) -> list[Row]:
     workloads = 30 if quick else 100
     jobs = [Job(i, 0.0, i, "zero") for i in range(workloads)]
 
-    def ours_memory(node: LocalFederation) -> Dict[str, Any]:
+    def ours_memory(node: LocalFederation) -> dict[str, Any]:
         status = node.status()
         pss = [pss_kb(p) for p in status.handler_pids]
-        return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
-                "lead_client_pss_mb": round(pss_kb(status.pid) / 1024, 2), "clients_measured": len(pss),
-                **_cpu_and_faults(status.handler_pids)}
+        return {
+            "pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
+            "lead_client_pss_mb": round(pss_kb(status.pid) / 1024, 2),
+            "clients_measured": len(pss),
+            **_cpu_and_faults(status.handler_pids),
+        }
 
-    def raw_memory(pids: List[int]) -> Dict[str, Any]:
+    def raw_memory(pids: list[int]) -> dict[str, Any]:
         pss = [pss_kb(p) for p in pids]
-        return {"pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2), "clients_measured": len(pss),
-                "lead_client_pss_mb": round(pss_kb(os.getpid()) / 1024, 2), **_cpu_and_faults(pids)}
+        return {
+            "pss_per_client_mb": round(sum(pss) / max(1, len(pss)) / 1024, 2),
+            "clients_measured": len(pss),
+            "lead_client_pss_mb": round(pss_kb(os.getpid()) / 1024, 2),
+            **_cpu_and_faults(pids),
+        }
 
     runs = {
         "ours": run_ours(jobs, long_poll=True, inspect=ours_memory),
         "raw-processes": run_raw_processes(jobs, poll=None, inspect=raw_memory),
     }
-    keys = ("pss_per_client_mb", "lead_client_pss_mb", "clients_measured", "cpu_ms_per_client",
-            "minor_faults_per_client")
+    keys = (
+        "pss_per_client_mb",
+        "lead_client_pss_mb",
+        "clients_measured",
+        "cpu_ms_per_client",
+        "minor_faults_per_client",
+    )
     return [_row("memory", name, run, workloads, **{k: run.extra.get(k) for k in keys}) for name, run in runs.items()]
 
 
 # 7. scale
 
 
-def scale(quick: bool) -> List[Row]:
+def scale(quick: bool) -> list[Row]:
     workloads = 200 if quick else 1000
     jobs = [Job(i, 0.0, i, "zero") for i in range(workloads)]
     runs = {"ours": run_ours(jobs, long_poll=True), "raw-processes": run_raw_processes(jobs, poll=None)}
-    return [_row("scale", name, run, workloads, live_workloads=len({r.workload for r in run.records}))
-            for name, run in runs.items()]
+    return [
+        _row("scale", name, run, workloads, live_workloads=len({r.workload for r in run.records}))
+        for name, run in runs.items()
+    ]
 
 
-SCENARIOS: Dict[str, Callable[[bool], List[Row]]] = {
+SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "fed": fed,
     "cpu": cpu,
     "overhead": overhead,

@@ -14,10 +14,11 @@ import math
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from flower_actors import AppSpec, LocalFederation, NodeConfig, SystemConfig, TaskIns, run_node
 from flower_actors.tools import replay, trace_start
@@ -31,12 +32,12 @@ __all__ = ["RunResult", "run_ours", "run_raw_processes", "run_thread_pool"]
 class RunResult:
     """Records of one run, its makespan (first job in → last result out), and extras."""
 
-    records: List[Record]
+    records: list[Record]
     makespan: float
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _tick(at: float, poll: Optional[float]) -> float:
+def _tick(at: float, poll: float | None) -> float:
     """When a job produced at ``at`` becomes visible to a router that polls every ``poll`` s."""
     return at if not poll else math.ceil(round(at / poll, 9)) * poll
 
@@ -49,7 +50,7 @@ def run_ours(
     *,
     long_poll: bool,
     poll: float = 1.0,
-    inspect: Optional[Callable[[LocalFederation], Dict[str, Any]]] = None,
+    inspect: Callable[[LocalFederation], dict[str, Any]] | None = None,
     timeout: float = 300.0,
     warm_up: Sequence[Job] = (),
     **node_options: Any,
@@ -58,13 +59,13 @@ def run_ours(
     config = NodeConfig(
         app=AppSpec("flower_actors.bench.work:BenchClient"), long_poll=long_poll, poll_interval=poll, **node_options
     )
-    extra: Dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     with run_node(config, system=SystemConfig()) as node:
         driver = node.driver("bench")
         if warm_up:
             driver.run([TaskIns.create(j.workload, (j.index, j.kind, j.amount)) for j in warm_up], timeout)
         schedule = [(j.at, TaskIns.create(j.workload, (j.index, j.kind, j.amount))) for j in jobs]
-        index_of = {task.task_id: job.index for (_, task), job in zip(schedule, jobs)}
+        index_of = {task.task_id: job.index for (_, task), job in zip(schedule, jobs, strict=False)}
         t0 = trace_start(next(iter(node.started.values())).next_pull_at, config)
         seen = replay(driver, schedule, t0, timeout)
         if inspect is not None:
@@ -90,28 +91,28 @@ def run_ours(
 # The FED's design.
 
 
-def run_thread_pool(jobs: Sequence[Job], *, poll: Optional[float], timeout: float = 600.0) -> RunResult:
+def run_thread_pool(jobs: Sequence[Job], *, poll: float | None, timeout: float = 600.0) -> RunResult:
     """The FED's Router/Client design; ``poll`` None routes at once instead of every ``poll`` s."""
     return asyncio.run(_thread_pool(jobs, poll, timeout))
 
 
-async def _thread_pool(jobs: Sequence[Job], poll: Optional[float], timeout: float) -> RunResult:
+async def _thread_pool(jobs: Sequence[Job], poll: float | None, timeout: float) -> RunResult:
     pool = ThreadPoolExecutor()  # Python's default size, as in the FED: min(32, cpu_count + 4)
-    outbox: "asyncio.Queue[Tuple[Job, float, float, float]]" = asyncio.Queue()
-    inbox: List[Job] = []
+    outbox: asyncio.Queue[tuple[Job, float, float, float]] = asyncio.Queue()
+    inbox: list[Job] = []
     arrived = asyncio.Event()
-    records: Dict[int, Record] = {}
+    records: dict[int, Record] = {}
     loop = asyncio.get_running_loop()
 
     class Client:
         def __init__(self) -> None:
-            self.inbox: "asyncio.Queue[Tuple[Job, float]]" = asyncio.Queue()
+            self.inbox: asyncio.Queue[tuple[Job, float]] = asyncio.Queue()
 
         async def run(self) -> None:
             while True:
                 job, visible = await self.inbox.get()
 
-                def handler(job: Job = job) -> Tuple[float, float]:
+                def handler(job: Job = job) -> tuple[float, float]:
                     started = time.time()
                     run_job(job.index, job.kind, job.amount)
                     return started, time.time()
@@ -119,8 +120,8 @@ async def _thread_pool(jobs: Sequence[Job], poll: Optional[float], timeout: floa
                 started, finished = await loop.run_in_executor(pool, handler)
                 await outbox.put((job, visible, started, finished))
 
-    clients: Dict[int, Client] = {}
-    tasks: List["asyncio.Task[None]"] = []
+    clients: dict[int, Client] = {}
+    tasks: list[asyncio.Task[None]] = []
 
     async def router() -> None:
         while True:
@@ -179,20 +180,20 @@ def _raw_child(conn: Connection) -> None:
 def run_raw_processes(
     jobs: Sequence[Job],
     *,
-    poll: Optional[float],
-    inspect: Optional[Callable[[List[int]], Dict[str, Any]]] = None,
+    poll: float | None,
+    inspect: Callable[[list[int]], dict[str, Any]] | None = None,
     timeout: float = 300.0,
     warm_up: Sequence[Job] = (),
 ) -> RunResult:
     """A forked process per workload, fed through a pipe; the parent routes and collects (after ``warm_up``)."""
     ctx = multiprocessing.get_context("fork")
-    conns: Dict[int, Connection] = {}
-    procs: Dict[int, Any] = {}
-    workload_of: Dict[Connection, int] = {}
-    records: Dict[int, Record] = {}
-    visible: Dict[int, float] = {}
+    conns: dict[int, Connection] = {}
+    procs: dict[int, Any] = {}
+    workload_of: dict[Connection, int] = {}
+    records: dict[int, Record] = {}
+    visible: dict[int, float] = {}
     order = sorted(jobs, key=lambda j: _tick(j.at, poll))
-    extra: Dict[str, Any] = {}
+    extra: dict[str, Any] = {}
 
     def start(workload: int) -> None:
         parent, child = ctx.Pipe()

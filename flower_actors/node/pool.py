@@ -12,7 +12,7 @@ from ..runtime.retry import RestartIntensity
 from .task_board import TaskBoard
 from .workload import Exit, Phase, Process, Workload
 
-__all__ = ["MAX_CONCURRENT_SPAWNS", "ProcessPool", "Reported", "SPAWN_TURN", "SpawnTurn"]
+__all__ = ["MAX_CONCURRENT_SPAWNS", "SPAWN_TURN", "ProcessPool", "Reported", "SpawnTurn"]
 
 MAX_CONCURRENT_SPAWNS = 64
 """WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
@@ -95,9 +95,14 @@ class ProcessPool:
             if workload.phase is Phase.QUEUED:  # not stopped or forgotten meanwhile
                 plan.workloads.append(workload)
                 budget -= 1
-        while (budget and not self.spawn_queue and not stopping and now >= self.warm_paused_until
-               and len(self.warm) + len(self.warming) + plan.warm < self.size
-               and self.starting() + len(plan.workloads) + plan.warm < MAX_CONCURRENT_SPAWNS):
+        while (
+            budget
+            and not self.spawn_queue
+            and not stopping
+            and now >= self.warm_paused_until
+            and len(self.warm) + len(self.warming) + plan.warm < self.size
+            and self.starting() + len(plan.workloads) + plan.warm < MAX_CONCURRENT_SPAWNS
+        ):
             plan.warm += 1
             budget -= 1
         plan.again = budget == 0

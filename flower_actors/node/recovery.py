@@ -80,8 +80,11 @@ class Recovery:
 
     def orphans(self, incarnation: int | None, kind: str, message: str) -> list[Answer]:
         """Answer the unconfirmed tasks of ``incarnation`` (all, if ``None``)."""
-        return [Answer(task, kind, message) for inc, task in list(self.unconfirmed.values())
-                if incarnation is None or inc == incarnation]
+        return [
+            Answer(task, kind, message)
+            for inc, task in list(self.unconfirmed.values())
+            if incarnation is None or inc == incarnation
+        ]
 
     def died(self, workload: Workload, state: BoardState | None) -> tuple[list[Answer], bool]:
         """``workload``'s process ended on its own: the answer its running task gets, and whether it made
@@ -100,7 +103,9 @@ class Recovery:
     def expired(self, workload: Workload, verdict: Expired, state: BoardState | None) -> list[Answer]:
         """A handler passed its deadline: the tasks after it go back to the queue; it is answered."""
         self.split_running(workload, state)
-        message = f"the handler ran past its deadline of {verdict.deadline} s; its process (pid {workload.pid}) was killed"
+        message = (
+            f"the handler ran past its deadline of {verdict.deadline} s; its process (pid {workload.pid}) was killed"
+        )
         return [Answer(verdict.task, ErrorKind.DEADLINE_EXCEEDED, message)]
 
     def stop_all(self, workloads: list[Workload], board: Callable[[Workload], BoardState | None]) -> list[Decision]:
@@ -108,11 +113,14 @@ class Recovery:
         decisions: list[Decision] = []
         for workload in workloads:
             running = self.split_running(workload, board(workload))
-            decisions += [Answer(t, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
-                          for t in tasks_of(workload.take_queue())]
+            decisions += [
+                Answer(t, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the task started")
+                for t in tasks_of(workload.take_queue())
+            ]
             if running is not None and workload.process is not None:
-                decisions.append(Answer(running, ErrorKind.NODE_SHUTTING_DOWN,
-                                        "the node stopped before the handler finished"))
+                decisions.append(
+                    Answer(running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
+                )
                 decisions.append(Kill(workload.process))
             elif workload.process is not None and workload.phase is not Phase.RETIRING:
                 decisions.append(Exit(workload.process))
@@ -150,8 +158,9 @@ class Recovery:
         return min(DEADLINE_POLL, *deadlines) if deadlines else None
 
     @staticmethod
-    def check(workload: Workload, state: BoardState | None, now: float,
-              node_deadline: float | None) -> Expired | float | None:
+    def check(
+        workload: Workload, state: BoardState | None, now: float, node_deadline: float | None
+    ) -> Expired | float | None:
         """The verdict on ``workload``'s running task: ``Expired``, seconds until the next check, or ``None``
         (it holds nothing: the next tasks sent start the watch again).
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import AppSpec, NodeConfig
 from ..control import StopWorkload
 from ..errors import ErrorKind
 from ..messages import TaskIns, WorkloadId
 from ..runtime.retry import RestartIntensity
-from .workload import STOP, OrderedStop, Phase, Answer, Workload, tasks_of
+from .workload import STOP, Answer, OrderedStop, Phase, Workload, tasks_of
 
-__all__ = ["GIVE_UP_FOR", "Restart", "WINDOW", "WorkloadTable"]
+__all__ = ["GIVE_UP_FOR", "WINDOW", "Restart", "WorkloadTable"]
 
 WINDOW = 64
 """Most tasks one WorkloadClient holds (running or waiting in its process); more wait in the queue."""
@@ -179,8 +179,11 @@ class WorkloadTable:
 
     def idle_for(self, timeout: float | None, now: float) -> list[Workload]:
         """Live workloads idle longer than ``timeout`` seconds (none if ``None``)."""
-        return [w for w in self.workloads.values()
-                if timeout is not None and w.phase is Phase.LIVE and w.idle and now - w.last_active > timeout]
+        return [
+            w
+            for w in self.workloads.values()
+            if timeout is not None and w.phase is Phase.LIVE and w.idle and now - w.last_active > timeout
+        ]
 
     def least_recently_used_idle(self) -> Workload | None:
         idle = [w for w in self.workloads.values() if w.phase is Phase.LIVE and w.idle]
@@ -213,8 +216,9 @@ class WorkloadTable:
         else:
             delay = self.restarts.setdefault(old.workload_id, RestartIntensity()).died(now)
         if stopping:
-            return Restart(answers=[Answer(t, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
-                                    for t in tasks_of(items)])
+            return Restart(
+                answers=[Answer(t, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down") for t in tasks_of(items)]
+            )
         if not tasks_of(items):
             return Restart()
         if delay is None:
@@ -248,8 +252,9 @@ class WorkloadTable:
 
     def by_address(self, address: object) -> Workload | None:
         """The workload whose process has ``address``."""
-        return next((w for w in self.workloads.values() if w.process is not None and w.process.address == address),
-                    None)
+        return next(
+            (w for w in self.workloads.values() if w.process is not None and w.process.address == address), None
+        )
 
     def restart_due(self, workload_id: WorkloadId, token: int) -> Workload | None:
         """The workload whose restart delay (``token``) is over, if it still waits for it."""

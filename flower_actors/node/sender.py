@@ -19,7 +19,6 @@ import logging
 import time
 from collections import OrderedDict, deque
 from datetime import timedelta
-from typing import Deque, List, Optional, Tuple
 
 from thespian.actors import ActorAddress, WakeupMessage
 
@@ -57,9 +56,9 @@ class Sender(SafeActor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.start: Optional[StartSender] = None
-        self.buffer: Deque[TaskRes] = deque()
-        self.outstanding: "OrderedDict[int, Tuple[float, Tuple[TaskRes, ...]]]" = OrderedDict()
+        self.start: StartSender | None = None
+        self.buffer: deque[TaskRes] = deque()
+        self.outstanding: OrderedDict[int, tuple[float, tuple[TaskRes, ...]]] = OrderedDict()
         self.answered = RecentIds(ANSWERED_WINDOW)
         self.next_request = 1
         self.pushed = 0
@@ -68,9 +67,9 @@ class Sender(SafeActor):
         self.report_seq = 0  # of the last ReportProgress
         self.retry_at = 0.0
         self.check_pending = False
-        self.unreported: List[str] = []  # ids taken since the last SenderProgress
+        self.unreported: list[str] = []  # ids taken since the last SenderProgress
         self.report_pending = False
-        self.flush_waiters: List[Tuple[ActorAddress, float]] = []
+        self.flush_waiters: list[tuple[ActorAddress, float]] = []
 
     def receive_StartSender(self, message: StartSender, sender: ActorAddress) -> None:
         self.start = message
@@ -133,7 +132,7 @@ class Sender(SafeActor):
     def _failed(self, why: str) -> None:
         """Put every unacknowledged push back in front, oldest first, and retry after a back-off."""
         assert self.start is not None
-        resend: List[TaskRes] = []
+        resend: list[TaskRes] = []
         for request_id in list(self.outstanding):
             resend.extend(self.outstanding.pop(request_id)[1])
         self.buffer.extendleft(reversed(resend))
@@ -149,8 +148,10 @@ class Sender(SafeActor):
         if self.start is not None:
             received, self.unreported = tuple(self.unreported), []
             pushing = sum(len(batch) for _, batch in self.outstanding.values())
-            self.send(self.start.lead, SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing,
-                                                      self.report_seq))
+            self.send(
+                self.start.lead,
+                SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing, self.report_seq),
+            )
 
     def receive_ReportProgress(self, message: ReportProgress, sender: ActorAddress) -> None:
         self.report_seq = message.seq
@@ -184,7 +185,7 @@ class Sender(SafeActor):
     def _answer_flushes(self) -> None:
         unpushed = self._unpushed()
         now = time.time()
-        waiting: List[Tuple[ActorAddress, float]] = []
+        waiting: list[tuple[ActorAddress, float]] = []
         for who, deadline in self.flush_waiters:
             if unpushed == 0 or now >= deadline:
                 self.send(who, SenderFlushed(self.pushed, unpushed))

@@ -24,7 +24,7 @@ import pickle
 import shutil
 import struct
 import tempfile
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from ..messages import TaskRes
 from ..runtime.proc import pid_exists
@@ -39,7 +39,7 @@ _LENGTH = struct.Struct("<I")
 _PREFIX = "flower-actors-spill-"
 
 
-def make_spill_dir() -> Optional[str]:
+def make_spill_dir() -> str | None:
     """A fresh private directory for this process's spill files, or ``None`` if none can be made.
 
     Directories left by LeadClients that were killed (their pid is in the
@@ -63,12 +63,12 @@ def _remove_stale(parent: str) -> None:
     except OSError:
         return
     for name in names:
-        pid = name[len(_PREFIX):].partition("-")[0]
+        pid = name[len(_PREFIX) :].partition("-")[0]
         if pid.isdigit() and not pid_exists(int(pid)):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
-def remove_spill_dir(path: Optional[str]) -> None:
+def remove_spill_dir(path: str | None) -> None:
     if path:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -78,7 +78,7 @@ class SpillWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.fd: Optional[int] = None
+        self.fd: int | None = None
         self.dirty = False
 
     def write(self, results: Sequence[TaskRes]) -> None:
@@ -96,7 +96,7 @@ class SpillWriter:
             self.dirty = False
 
 
-def read_spill(path: str) -> List[TaskRes]:
+def read_spill(path: str) -> list[TaskRes]:
     """The results in a spill file (a torn last record is skipped); the file is removed."""
     try:
         with open(path, "rb") as f:
@@ -104,7 +104,7 @@ def read_spill(path: str) -> List[TaskRes]:
         os.unlink(path)
     except OSError:
         return []
-    results: List[TaskRes] = []
+    results: list[TaskRes] = []
     offset = 0
     while offset + _LENGTH.size <= len(data):
         (length,) = _LENGTH.unpack_from(data, offset)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import mmap
 import struct
 import time
-from typing import List, Optional, Tuple
 
 __all__ = ["TaskBoard"]
 
@@ -31,7 +30,7 @@ class TaskBoard:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self.memory = mmap.mmap(-1, slots * _SLOT.size)  # anonymous and MAP_SHARED: forks see writes
-        self.free: List[int] = list(range(slots - 1, -1, -1))
+        self.free: list[int] = list(range(slots - 1, -1, -1))
 
     def allocate(self) -> int:
         """A free slot, reset; -1 when the board is full (deadlines then use the LeadClient's clock)."""
@@ -55,7 +54,7 @@ class TaskBoard:
         if 0 <= slot < self.slots:
             struct.pack_into("<q", self.memory, slot * _SLOT.size + 16, seq)
 
-    def read(self, slot: int) -> Optional[Tuple[int, float, int]]:
+    def read(self, slot: int) -> tuple[int, float, int] | None:
         """(started seq, started at, finished seq), or ``None`` for no slot."""
         if not 0 <= slot < self.slots:
             return None
@@ -63,5 +62,5 @@ class TaskBoard:
         return int(started), float(at), int(finished)
 
 
-CURRENT: Optional[TaskBoard] = None
+CURRENT: TaskBoard | None = None
 """The board of the LeadClient in this process; forked WorkloadClients inherit it."""

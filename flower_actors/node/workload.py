@@ -10,21 +10,27 @@ from typing import Any
 
 from ..config import AppSpec
 from ..errors import ErrorKind
-from ..messages import TaskIns, WorkloadId
+from ..messages import TaskIns, TaskRes, WorkloadId
 
 __all__ = [
+    "STOP",
+    "Answer",
     "CheckDeadline",
+    "Decision",
+    "Deliver",
+    "Exit",
+    "FlushSender",
+    "Job",
+    "Kill",
+    "Later",
     "OrderedStop",
     "OrphansDue",
     "Phase",
-    "Answer",
-    "Decision",
-    "Exit",
-    "Kill",
+    "Place",
     "Process",
     "RestartDue",
-    "Job",
-    "STOP",
+    "Spawn",
+    "Unpark",
     "Workload",
     "tasks_of",
 ]
@@ -94,7 +100,44 @@ class Kill:
     process: Process
 
 
-Decision = Answer | Exit | Kill
+@dataclass(frozen=True)
+class Deliver:
+    """Decision: send these results (read back from a spill file) to the Sender."""
+
+    results: tuple[TaskRes, ...]
+
+
+@dataclass(frozen=True)
+class Later:
+    """Decision: deliver ``payload`` to the LeadClient as a timer after ``delay`` seconds."""
+
+    delay: float
+    payload: object
+
+
+@dataclass(frozen=True)
+class Place:
+    """Decision: give ``workload`` a process (or park it under the cap) and send it its tasks."""
+
+    workload: Workload
+
+
+@dataclass(frozen=True)
+class Unpark:
+    """Decision: a slot may have freed under ``max_workloads``: give parked workloads a process."""
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Decision: take a spawning turn (a process slot freed, or the warm pool needs one)."""
+
+
+@dataclass(frozen=True)
+class FlushSender:
+    """Decision: ask the Sender to push what it holds, then report (the node's last step)."""
+
+
+Decision = Answer | Exit | Kill | Deliver | Later | Place | Unpark | Spawn | FlushSender
 """What a part asks the LeadClient to do."""
 
 

@@ -18,7 +18,8 @@ import os
 import signal
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from thespian.actors import ActorAddress, WakeupMessage
 
@@ -28,6 +29,7 @@ from ..messages import BadContent, TaskError, TaskIns, TaskRes, describe_excepti
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
 from ..runtime.thespian_compat import pending_transmits
 from . import task_board
+from .spill import SpillWriter
 from .wire import (
     PrewarmWorkloadClient,
     RunTasks,
@@ -36,7 +38,6 @@ from .wire import (
     TasksDone,
     WorkloadClientStarted,
 )
-from .spill import SpillWriter
 
 __all__ = ["WorkloadClient"]
 
@@ -78,20 +79,20 @@ class WorkloadClient(SafeActor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.start: Optional[StartWorkloadClient] = None
-        self.handler: Optional[Callable[[TaskIns], Any]] = None
-        self.app_error: Optional[TaskError] = None
+        self.start: StartWorkloadClient | None = None
+        self.handler: Callable[[TaskIns], Any] | None = None
+        self.app_error: TaskError | None = None
         self.pid = os.getpid()
         self.prewarmed = False
         self.seq = 0  # tasks started; the LeadClient numbers the tasks it sends the same way
-        self.waiting: Deque[TaskIns] = deque()
+        self.waiting: deque[TaskIns] = deque()
         self.continuing = False  # a wakeup will run the next slice
-        self.unsent: List[TaskRes] = []  # results of the slice running now
-        self.in_transit: List[TaskRes] = []  # results handed to Thespian, maybe not yet acknowledged
+        self.unsent: list[TaskRes] = []  # results of the slice running now
+        self.in_transit: list[TaskRes] = []  # results handed to Thespian, maybe not yet acknowledged
         self.spilled = 0  # how many of in_transit + unsent the spill file holds
-        self.spill: Optional[SpillWriter] = None
-        self.short_types: Dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
-        self.draining_since: Optional[float] = None  # monotonic: waiting for results to leave since
+        self.spill: SpillWriter | None = None
+        self.short_types: dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
+        self.draining_since: float | None = None  # monotonic: waiting for results to leave since
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
@@ -204,7 +205,7 @@ class WorkloadClient(SafeActor):
                 self.spill.clear()
         at_risk = len(self.in_transit) + len(self.unsent)
         if self.spill is not None and at_risk > self.spilled:
-            self.spill.write((self.in_transit + self.unsent)[self.spilled:])
+            self.spill.write((self.in_transit + self.unsent)[self.spilled :])
             self.spilled = at_risk
 
     def _answer(self, task: TaskIns, start: StartWorkloadClient) -> TaskRes:
@@ -212,10 +213,14 @@ class WorkloadClient(SafeActor):
         try:
             return self._run_task(task, start)
         except BaseException as exc:  # a bug here, or user code that escaped every guard: still one answer
-            log.error("workload %r: answering task %s failed: %s", start.workload_id, task.task_id,
-                      describe_exception(exc))
-            error = TaskError(ErrorKind.HANDLER_ERROR, f"the task could not be answered: {describe_exception(exc)}",
-                              exception_type=type_name(exc))
+            log.error(
+                "workload %r: answering task %s failed: %s", start.workload_id, task.task_id, describe_exception(exc)
+            )
+            error = TaskError(
+                ErrorKind.HANDLER_ERROR,
+                f"the task could not be answered: {describe_exception(exc)}",
+                exception_type=type_name(exc),
+            )
             return TaskRes.answer(task, error=error, handler_pid=self.pid)
 
     def _run_task(self, task: TaskIns, start: StartWorkloadClient) -> TaskRes:
@@ -246,12 +251,12 @@ class WorkloadClient(SafeActor):
             self.short_types.clear()
         self.short_types[message_type] = seconds < SLICE
 
-    def _run(self, task: TaskIns) -> Tuple[Optional[bytes], Optional[TaskError], bool]:
+    def _run(self, task: TaskIns) -> tuple[bytes | None, TaskError | None, bool]:
         """Run the handler; return (result payload, error, whether the handler ran)."""
         if self.handler is None:
             return None, self.app_error, False
         try:
-            task.content  # unpickle before the handler runs, to tell bad input from a handler error
+            _ = task.content  # unpickle before the handler runs, to tell bad input from a handler error
         except BadContent as exc:
             return None, TaskError(ErrorKind.BAD_TASK, safe_text(exc)), False
         try:

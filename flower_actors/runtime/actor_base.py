@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-
-from dataclasses import dataclass
 
 from thespian.actors import Actor, ActorAddress
 

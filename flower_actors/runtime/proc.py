@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["ProcStat", "cpu_ms", "memory_kb", "pid_exists", "process_alive", "pss_kb", "read_stat",
-           "session_processes"]
+__all__ = ["ProcStat", "cpu_ms", "memory_kb", "pid_exists", "process_alive", "pss_kb", "read_stat", "session_processes"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, Optional
 
 __all__ = ["Backoff", "RestartIntensity"]
 
@@ -59,10 +58,10 @@ class RestartIntensity:
     """Delay before the first restart; doubled for each further one."""
     max_delay: float = 2.0
     """Longest delay before a restart."""
-    deaths: Deque[float] = field(default_factory=deque)
+    deaths: deque[float] = field(default_factory=deque)
     """When the remembered deaths happened (monotonic seconds)."""
 
-    def died(self, now: float) -> Optional[float]:
+    def died(self, now: float) -> float | None:
         """Record a death at ``now``: seconds to wait before the next start, or ``None`` to give up.
 
         Giving up forgets the deaths, so a later start is tried afresh.

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from thespian.actors import ActorSystem
 
@@ -49,7 +49,7 @@ SYSTEM_BASE = "multiprocTCPBase"
 WATCHDOG_PERIOD = 1.0
 """Seconds between the watchdog's checks that the creating program is alive."""
 
-_started_sessions: List[int] = []
+_started_sessions: list[int] = []
 
 
 @dataclass(frozen=True)
@@ -58,19 +58,19 @@ class SystemConfig:
 
     bind_host: str = "127.0.0.1"
     """The one address every socket binds to (and advertises)."""
-    admin_port: Optional[int] = None
+    admin_port: int | None = None
     """Thespian's admin port; ``None`` picks a free one (never reuse a fixed port across runs)."""
-    log_file: Optional[str] = None
+    log_file: str | None = None
     """Where actors' log records go (besides warnings to stderr)."""
     log_level: int = logging.INFO
     """Level for ``log_file``."""
     fd_limit: int = 65536
     """Raise the soft limit of open files to this (capped by the hard limit)."""
-    secret: Optional[bytes] = None
+    secret: bytes | None = None
     """Frame-signing secret shared by every process of the system (random by default)."""
     shutdown_timeout: float = 5.0
     """How long Thespian's ``shutdown()`` may take before the session is killed."""
-    capabilities: Optional[Dict[str, Any]] = None
+    capabilities: dict[str, Any] | None = None
     """Extra Thespian capabilities for this system."""
 
     def __post_init__(self) -> None:
@@ -105,8 +105,7 @@ class _Watchdog(SafeActor):
 
     def receive_WakeupMessage(self, message: Any, sender: Any) -> None:
         if self.creator and not process_alive(self.creator):
-            log.error("the program that started this actor system (pid %d) is gone: stopping every actor",
-                      self.creator)
+            log.error("the program that started this actor system (pid %d) is gone: stopping every actor", self.creator)
             os.killpg(os.getsid(0), signal.SIGKILL)
         self.wakeupAfter(timedelta(seconds=WATCHDOG_PERIOD))
 
@@ -141,8 +140,8 @@ def _raise_fd_limit(target: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def _log_defs(config: SystemConfig) -> Dict[str, Any]:
-    handlers: Dict[str, Any] = {
+def _log_defs(config: SystemConfig) -> dict[str, Any]:
+    handlers: dict[str, Any] = {
         "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": logging.WARNING},
     }
     if config.log_file:
@@ -161,7 +160,7 @@ def _log_defs(config: SystemConfig) -> Dict[str, Any]:
     }
 
 
-def kill_session(session_id: int, timeout: float = 5.0) -> List[int]:
+def kill_session(session_id: int, timeout: float = 5.0) -> list[int]:
     """SIGKILL every process of ``session_id`` and wait until they are gone.
 
     Refuses to touch the caller's own session. Returns the pids still alive
@@ -182,7 +181,7 @@ def kill_session(session_id: int, timeout: float = 5.0) -> List[int]:
         time.sleep(0.01)
 
 
-def started_sessions() -> List[int]:
+def started_sessions() -> list[int]:
     """Session ids of every system started by this process (for leak checks)."""
     return list(_started_sessions)
 
@@ -197,7 +196,7 @@ class ActorSystemHandle:
         self.session_id = session_id
         self._closed = False
 
-    def shutdown(self) -> List[int]:
+    def shutdown(self) -> list[int]:
         """Stop the system and every process of it; returns pids that would not die (normally none)."""
         if self._closed:
             return []
@@ -218,7 +217,7 @@ class ActorSystemHandle:
             log.debug("Thespian shutdown failed", exc_info=True)
 
     @property
-    def processes(self) -> List[int]:
+    def processes(self) -> list[int]:
         """Pids of the system's live processes (admin, logger, actors)."""
         return session_processes(self.session_id)
 
@@ -229,7 +228,7 @@ class ActorSystemHandle:
         self.shutdown()
 
 
-def start_actor_system(config: Optional[SystemConfig] = None) -> ActorSystemHandle:
+def start_actor_system(config: SystemConfig | None = None) -> ActorSystemHandle:
     """Start a hardened ``multiprocTCPBase`` actor system (see the module docstring)."""
     config = config or SystemConfig()
     secure_thespian(config.bind_host, config.secret)
@@ -240,7 +239,9 @@ def start_actor_system(config: Optional[SystemConfig] = None) -> ActorSystemHand
     try:
         system = ActorSystem(SYSTEM_BASE, capabilities, logDefs=_log_defs(config), transientUnique=True)
     except Exception as exc:
-        raise SystemStartError(f"cannot start a {SYSTEM_BASE} actor system on {config.bind_host}:{port}: {exc}") from exc
+        raise SystemStartError(
+            f"cannot start a {SYSTEM_BASE} actor system on {config.bind_host}:{port}: {exc}"
+        ) from exc
     try:
         watchdog = system.createActor(_Watchdog)
         info = system.ask(watchdog, GetProcessInfo(), 10.0)

@@ -158,7 +158,9 @@ def private_endpoint(system: Any) -> Any:
     _require(actors, "ExternalContext")
     base = getattr(system, "_systemBase", None)
     if base is None or not hasattr(base, "external_clone"):
-        raise ThespianIncompatible("this ActorSystem has no _systemBase.external_clone(); cannot make a private endpoint")
+        raise ThespianIncompatible(
+            "this ActorSystem has no _systemBase.external_clone(); cannot make a private endpoint"
+        )
     return actors.ExternalContext(base.external_clone())
 
 
