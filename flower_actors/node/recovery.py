@@ -80,18 +80,20 @@ class Recovery:
 
     def orphans(self, incarnation: int | None, kind: str, message: str) -> list[Answer]:
         """Answer the unconfirmed tasks of ``incarnation`` (all, if ``None``)."""
-        return [
-            Answer(task, kind, message)
-            for inc, task in list(self.unconfirmed.values())
-            if incarnation is None or inc == incarnation
-        ]
+        owed = [task for inc, task in self.unconfirmed.values() if incarnation is None or inc == incarnation]
+        return [self._answer(task, kind, message) for task in owed]
+
+    def _answer(self, task: TaskIns, kind: str, message: str) -> Answer:
+        """Decide an error answer for ``task``: it is no longer owed."""
+        self.unconfirmed.pop(task.task_id, None)
+        return Answer(task, kind, message)
 
     def died(self, workload: Workload, state: BoardState | None) -> tuple[list[Answer], bool]:
         """``workload``'s process ended on its own: the answer its running task gets, and whether it made
         progress (it started a task; one that died before, while loading its app, say, did not)."""
         running = self.split_running(workload, state)
         message = f"the process running workload {workload.workload_id!r} (pid {workload.pid}) exited before answering"
-        answers = [Answer(running, ErrorKind.WORKLOAD_CLIENT_DIED, message)] if running is not None else []
+        answers = [self._answer(running, ErrorKind.WORKLOAD_CLIENT_DIED, message)] if running is not None else []
         return answers, state is None or state[0] > 0
 
     def retired_ended(self, workload: Workload, state: BoardState | None) -> tuple[list[Answer], bool]:
@@ -106,7 +108,7 @@ class Recovery:
         message = (
             f"the handler ran past its deadline of {verdict.deadline} s; its process (pid {workload.pid}) was killed"
         )
-        return [Answer(verdict.task, ErrorKind.DEADLINE_EXCEEDED, message)]
+        return [self._answer(verdict.task, ErrorKind.DEADLINE_EXCEEDED, message)]
 
     def stop_all(self, workloads: list[Workload], board: Callable[[Workload], BoardState | None]) -> list[Decision]:
         """The node stops: answer what each holds and has not finished; kill processes in a handler."""
@@ -119,7 +121,7 @@ class Recovery:
             ]
             if running is not None and workload.process is not None:
                 decisions.append(
-                    Answer(running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
+                    self._answer(running, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the handler finished")
                 )
                 decisions.append(Kill(workload.process))
             elif workload.process is not None and workload.phase is not Phase.RETIRING:

@@ -24,7 +24,7 @@ from .workload import (
     CheckDeadline,
     Decision,
     Deliver,
-    FlushSender,
+    Flush,
     Job,
     Kill,
     Later,
@@ -170,7 +170,7 @@ class Supervision:
             *self.recovery.orphans(
                 None, ErrorKind.NODE_SHUTTING_DOWN, "the node stopped before the result of this task reached the Sender"
             ),
-            FlushSender(),
+            Flush(),
         ]
 
     def exit_now(self) -> list[Decision]:

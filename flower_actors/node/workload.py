@@ -19,7 +19,7 @@ __all__ = [
     "Decision",
     "Deliver",
     "Exit",
-    "FlushSender",
+    "Flush",
     "Job",
     "Kill",
     "Later",
@@ -101,6 +101,14 @@ class Kill:
 
 
 @dataclass(frozen=True)
+class Send:
+    """Decision: send ``message`` to the node's actor at ``address`` (a WorkloadClient)."""
+
+    address: Any
+    message: object
+
+
+@dataclass(frozen=True)
 class Deliver:
     """Decision: send these results (read back from a spill file) to the Sender."""
 
@@ -133,11 +141,11 @@ class Spawn:
 
 
 @dataclass(frozen=True)
-class FlushSender:
+class Flush:
     """Decision: ask the Sender to push what it holds, then report (the node's last step)."""
 
 
-Decision = Answer | Exit | Kill | Deliver | Later | Place | Unpark | Spawn | FlushSender
+Decision = Answer | Exit | Kill | Send | Deliver | Later | Place | Unpark | Spawn | Flush
 """What a part asks the LeadClient to do."""
 
 

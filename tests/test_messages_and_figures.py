@@ -1,4 +1,4 @@
-"""Plain objects, tested without any process."""
+"""Messages, error text, batches and the demo's figures, without any process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from flower_actors.demo import ratio
 from flower_actors.messages import TaskError, TaskIns, describe_exception, safe_text, take_batch
-from flower_actors.restarts import RestartIntensity
 from flower_actors.stats import summary
 from flower_actors.trace import TraceSpec, lower_bound
 
@@ -34,16 +33,6 @@ def test_error_text_never_trusts_the_exception() -> None:
     assert type(error.message) is str and error.message == "SubclassMessage: sub"
     assert pickle.loads(pickle.dumps(error)) == error
     assert len(safe_text("x" * 100_000)) < 5000 and "characters cut" in safe_text("x" * 100_000)
-
-
-def test_restart_intensity_backs_off_then_gives_up_and_progress_resets_it() -> None:
-    intensity = RestartIntensity(max_restarts=3, period=10.0, base_delay=0.1, max_delay=0.3)
-    assert [intensity.died(t) for t in (0.0, 0.1, 0.2)] == [0.1, 0.2, 0.3]
-    assert intensity.died(0.3) is None and intensity.recent == 0
-    assert intensity.died(1.0) == 0.1
-    intensity.progressed()
-    assert intensity.died(1.1) == 0.1
-    assert intensity.died(20.0) == 0.1, "deaths older than the period are forgotten"
 
 
 def test_take_batch_bounds_items_and_bytes() -> None:

@@ -1,0 +1,160 @@
+"""``Dispatch``: a task's way from a pulled batch to its WorkloadClient, decided from the parts.
+
+Placing a workload (a warm process, a fork, or parked under the cap),
+feeding a process its tasks (start and first tasks in one message, at most
+``WINDOW`` held, never past an ordered stop, nothing to a process deep in a
+handler), stopping a workload, and what a report from a process frees.
+Like ``Supervision`` it holds no state of its own, never sends and never
+imports Thespian: it returns the decisions the LeadClient carries out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..config import NodeConfig
+from .pool import ProcessPool
+from .recovery import Recovery
+from .routing import WINDOW, Routed, WorkloadTable
+from .wire import RunTasks, StartWorkloadClient, TasksDone
+from .workload import CheckDeadline, Decision, Exit, Later, Phase, Send, Spawn, Workload
+
+__all__ = ["LONG_HANDLER", "Dispatch"]
+
+log = logging.getLogger(__name__)
+
+LONG_HANDLER = 0.005
+"""A WorkloadClient whose handler has run longer than this gets its next tasks when it reports, not now:
+a message to a process inside a handler holds one of the LeadClient's 20 transmit slots until it ends."""
+
+
+class Dispatch:
+    """Routes work to WorkloadClient processes; every method returns decisions."""
+
+    def __init__(
+        self, config: NodeConfig, table: WorkloadTable, pool: ProcessPool, recovery: Recovery, lead: Any
+    ) -> None:
+        self.config, self.table, self.pool, self.recovery = config, table, pool, recovery
+        self.lead = lead  # the LeadClient's address (WorkloadClients report to it)
+        self.sender: Any = None  # the Sender's address (results go there); set by the LeadClient
+
+    def batch(self, routed: Routed) -> list[Decision]:
+        """A pulled batch was routed: its answers, new workloads placed, then one message per process."""
+        decisions: list[Decision] = list(routed.answers)
+        for workload in routed.new:
+            decisions += self.place(workload, feed=False)
+        for workload in routed.feed:
+            decisions += self.feed(workload)
+        return decisions
+
+    def place(self, workload: Workload, feed: bool = True) -> list[Decision]:
+        """Give ``workload`` a process (stopping the least recently used idle one at the cap) and feed it;
+        with no idle one at the cap it is parked (nothing to do)."""
+        victim = self.table.least_recently_used_idle() if self.table.at_cap() else None
+        if self.table.at_cap() and victim is None:
+            workload.phase = Phase.PARKED
+            return []
+        decisions: list[Decision] = []
+        if victim is not None:
+            log.info("workload %r stopped to make room (max_workloads)", victim.workload_id)
+            decisions += self.stop(victim)
+        self.pool.assign(workload)
+        return [*decisions, Spawn(), *(self.feed(workload) if feed else [])]
+
+    def unpark(self) -> list[Decision]:
+        """Parked workloads get a process while the cap allows."""
+        decisions: list[Decision] = []
+        for workload in self.table.parked() if self.config.max_workloads is not None else ():
+            placed = self.place(workload)
+            if not placed:
+                break
+            decisions += placed
+        return decisions
+
+    def feed(self, workload: Workload) -> list[Decision]:
+        """Send queued tasks, in one message, to ``workload``'s process if it has room."""
+        if self.table.stop_due(workload):
+            going_on = self.table.pass_stop(workload)
+            decisions = [] if going_on is workload else self.stop(workload)  # it ran the app: a fresh one follows
+            if going_on is None:
+                return decisions
+            return decisions + (self.feed(going_on) if going_on is workload else self.place(going_on))
+        process = workload.process
+        if process is None or workload.phase not in (Phase.ASSIGNED, Phase.LIVE):
+            return []  # no process yet, or its pid is not reported yet: fed when it reports
+        if workload.running and self.pool.in_long_handler(workload, time.time(), LONG_HANDLER):
+            return []  # fed when it reports (see LONG_HANDLER)
+        tasks = self.table.next_tasks(workload, WINDOW if process.slot >= 0 else 1)
+        if workload.phase is Phase.ASSIGNED:  # its start and first tasks in one message
+            c, path = self.config, self.recovery.spill_path(process.incarnation)
+            start = StartWorkloadClient(
+                workload.workload_id,
+                c.node_id,
+                workload.app,
+                self.sender,
+                self.lead,
+                process.incarnation,
+                process.slot,
+                path,
+                tasks,
+                c.max_content_bytes,
+            )
+            decisions = [Send(process.address, start)]
+            workload.phase = Phase.LIVE if process.pid is not None else Phase.STARTING
+        elif tasks:
+            decisions = [Send(process.address, RunTasks(tasks))]
+        else:
+            return []
+        workload.last_active, workload.fed_at = time.monotonic(), time.time()
+        first_check = self.recovery.sent(workload, tasks, self.config.task_deadline_s)
+        if first_check is not None:
+            workload.watched = True
+            decisions.append(Later(first_check, CheckDeadline(workload.workload_id, workload.incarnation)))
+        return decisions
+
+    def stop(self, workload: Workload, *answer: str) -> list[Decision]:
+        """Forget ``workload``; its process exits after its running task; its queued tasks get ``answer``."""
+        decisions: list[Decision] = list(self.table.stop(workload, *answer)) if answer else []
+        self.table.forget(workload)
+        self.pool.stop(workload)
+        return decisions + ([Exit(workload.process)] if workload.process is not None else [])
+
+    def forked(self, workload: Workload, address: Any) -> list[Decision]:
+        """``workload``'s process was just created: its start and first tasks."""
+        self.pool.forked_for(workload, address)
+        return self.feed(workload)
+
+    def reported(self, incarnation: int, pid: int) -> list[Decision] | None:
+        """A process reported its pid: feed it (or ``None``: it was doomed, kill it)."""
+        reported = self.pool.reported(incarnation, pid)
+        if reported is not None and reported.kill:
+            return None
+        workload = reported.workload if reported is not None else None
+        return [*(self.feed(workload) if workload is not None else []), Spawn()]
+
+    def done(self, message: TasksDone) -> list[Decision]:
+        """A process finished these tasks: it has room again, and a slot may have freed under the cap."""
+        workload = self.table.get(message.workload_id)
+        live = workload is not None and workload.incarnation == message.incarnation
+        if message.ins_ids:
+            self.table.progressed(message.workload_id)
+        if not live:
+            workload = next((r for r in self.pool.retiring if r.incarnation == message.incarnation), None)
+        for ins_id in message.ins_ids:
+            if workload is not None:
+                workload.running.pop(ins_id, None)
+        decisions: list[Decision] = []
+        if workload is not None and live:
+            workload.last_active = time.monotonic()
+            decisions += self.feed(workload)
+        return decisions + self.unpark()
+
+    def idle(self, now: float) -> list[Decision]:
+        """Stop WorkloadClients idle longer than ``idle_timeout_s``."""
+        decisions: list[Decision] = []
+        for workload in self.table.idle_for(self.config.idle_timeout_s, now):
+            log.info("workload %r idle: stopped", workload.workload_id)
+            decisions += self.stop(workload)
+        return decisions
