@@ -120,8 +120,7 @@ class NodeConfig:
     """Longest time the server holds a long-poll pull before answering empty."""
     max_pull_batch: int = 5000
     """Most tasks taken by one pull. Large batches mean few messages: each WorkloadClient gets all its
-    tasks of a pull in one message (4,000 zero-work tasks over 100 running workloads: 14,000 tasks/s
-    with 5,000, 7,000 with 1,000)."""
+    tasks of a pull in one message (BENCHMARKS.md has the effect on throughput)."""
     request_timeout: float = 5.0
     """A pull (beyond ``long_poll_wait``) or a push not answered within this many seconds failed."""
     retry_backoff_max: float = 5.0

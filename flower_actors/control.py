@@ -41,6 +41,16 @@ class StartLeadClient:
     server: Any
     """The server's ``ActorAddress``."""
 
+    def refusal(self) -> str | None:
+        """Why a LeadClient cannot start with this, or ``None``."""
+        from thespian.actors import ActorAddress
+
+        if not isinstance(self.config, NodeConfig):
+            return f"config must be a NodeConfig, got {type(self.config).__name__}"
+        if not isinstance(self.server, ActorAddress):
+            return f"server must be an ActorAddress, got {type(self.server).__name__}"
+        return None
+
 
 @dataclass(frozen=True)
 class LeadClientStarted:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -22,12 +21,13 @@ from typing import Any
 from thespian.actors import ActorAddress, ActorExitRequest, ChildActorExited, WakeupMessage
 
 from .. import control
-from ..config import AppSpec, NodeConfig
+from ..config import NodeConfig
 from ..errors import ErrorKind
 from ..link.protocol import LinkError, TaskInsBatch
 from ..messages import TaskError, TaskRes
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
 from ..runtime.proc import process_alive
+from ..runtime.system import kill_process
 from . import task_board, wire
 from . import workload as w
 from .dispatch import Dispatch
@@ -85,7 +85,7 @@ class LeadClient(SafeActor):
 
     def receive_StartLeadClient(self, message: control.StartLeadClient, sender: ActorAddress) -> None:
         config, server = message.config, message.server
-        error = _refusal(self.started, config, server)
+        error = "this LeadClient is already started" if self.started else message.refusal()
         if error is None:
             self.config, self.server, self.started = config, server, True
             board = task_board.CURRENT = task_board.TaskBoard(max(4096, 2 * (config.max_workloads or 0)))  # pre-fork
@@ -191,7 +191,7 @@ class LeadClient(SafeActor):
                 case w.Exit(process=process) | w.Kill(process=process):  # a stuck handler never reads the request
                     self.send(process.address, ActorExitRequest())
                     if isinstance(decision, w.Kill) and self.pool.doom(process) and process.pid is not None:
-                        _kill(process.pid)
+                        kill_process(process.pid)
                 case w.Deliver(results=results):
                     self.send(self.sender, wire.TaskResGroup(results))
                 case w.Later(delay=delay, payload=payload):
@@ -211,7 +211,7 @@ class LeadClient(SafeActor):
     def receive_WorkloadClientStarted(self, message: wire.WorkloadClientStarted, sender: ActorAddress) -> None:
         decisions = self.dispatch.reported(message.incarnation, message.pid)
         if decisions is None:  # it was killed before it could be: now it can
-            _kill(message.pid)
+            kill_process(message.pid)
         self._do(decisions if decisions is not None else [w.Spawn()])
 
     def receive_TasksDone(self, message: wire.TasksDone, sender: ActorAddress) -> None:
@@ -276,12 +276,7 @@ class LeadClient(SafeActor):
     # Requests of the program that runs the node.
 
     def receive_RegisterWorkload(self, message: control.RegisterWorkload, sender: ActorAddress) -> None:
-        ok = isinstance(message.app, AppSpec)
-        error = (
-            self.table.register(message.workload_id, message.app)
-            if ok
-            else f"app must be an AppSpec, got {type(message.app).__name__}"
-        )
+        error = self.table.register(message.workload_id, message.app)
         self.send(sender, control.WorkloadRegistered(message.workload_id, error))
 
     def receive_StopWorkload(self, message: control.StopWorkload, sender: ActorAddress) -> None:
@@ -329,21 +324,3 @@ class LeadClient(SafeActor):
         if self.started:
             self._do(self.supervision.exit_now())
         remove_spill_dir(self.spill_dir)
-
-
-def _refusal(started: bool, config: Any, server: Any) -> str | None:
-    """Why a ``StartLeadClient`` is refused, or ``None``."""
-    if started:
-        return "this LeadClient is already started"
-    if not isinstance(config, NodeConfig):
-        return f"config must be a NodeConfig, got {type(config).__name__}"
-    if not isinstance(server, ActorAddress):
-        return f"server must be an ActorAddress, got {type(server).__name__}"
-    return None
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

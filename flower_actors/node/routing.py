@@ -63,8 +63,10 @@ class WorkloadTable:
     def get(self, workload_id: WorkloadId) -> Workload | None:
         return self.workloads.get(workload_id)
 
-    def register(self, workload_id: WorkloadId, app: AppSpec) -> str | None:
-        """Serve ``workload_id`` with ``app`` from its next WorkloadClient on; the reason if refused."""
+    def register(self, workload_id: WorkloadId, app: object) -> str | None:
+        """Serve ``workload_id`` with ``app`` (an ``AppSpec``) from its next WorkloadClient on; why if refused."""
+        if not isinstance(app, AppSpec):
+            return f"app must be an AppSpec, got {type(app).__name__}"
         if workload_id in self.workloads:
             return f"workload {workload_id!r} is running; stop it (StopWorkload) before changing its app"
         self.apps[workload_id] = app

@@ -160,6 +160,14 @@ def _log_defs(config: SystemConfig) -> dict[str, Any]:
     }
 
 
+def kill_process(pid: int) -> None:
+    """SIGKILL ``pid`` if it still exists."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def kill_session(session_id: int, timeout: float = 5.0) -> list[int]:
     """SIGKILL every process of ``session_id`` and wait until they are gone.
 
