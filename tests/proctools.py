@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from flower_actors.runtime.proc import process_alive
+
 REPO = Path(__file__).resolve().parent.parent
 MARK_VAR = "FLOWER_ACTORS_TEST_MARK"
 
@@ -32,10 +34,8 @@ def marked_processes(env: dict[str, str]) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    with open(f"/proc/{entry}/stat", "rb") as s:
-                        if s.read().rpartition(b")")[2].split()[0] != b"Z":
-                            found.append(int(entry))
+                if needle in f.read().split(b"\0") and process_alive(int(entry)):
+                    found.append(int(entry))
         except OSError:
             continue
     return found

@@ -27,18 +27,11 @@ from flower_actors import (
     run_node,
 )
 from flower_actors.messages import dump_content
+from flower_actors.runtime.proc import process_alive as alive
 from flower_actors.system import session_processes
 from tests.scripted_server import GetPushed, Pushed, ScriptBatch, ScriptedServer
 
 Node = Callable[..., LocalFederation]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:

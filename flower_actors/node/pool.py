@@ -217,6 +217,9 @@ class ProcessPool:
     def stop_all(self) -> list[Exit]:
         """The node stops: every warm process exits; nothing is watched any more."""
         exits = [Exit(p) for p in [*self.warm, *self.warming.values()]]
+        for workload in self.spawn_queue:  # never forked now
+            workload.phase = Phase.RETIRING
+        self.spawn_queue.clear()
         self.warm.clear()
         self.warming.clear()
         self.retiring.clear()

@@ -15,6 +15,7 @@ results wait (``SenderProgress``) and stops pulling above its
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections import OrderedDict, deque
@@ -45,10 +46,14 @@ BACKOFF_BASE = 0.1
 REPORT_AFTER = 0.05
 """Longest a taken result goes unreported to the LeadClient when no push is acknowledged meanwhile."""
 
-_CHECK = "sender-check"
-_REPORT = "sender-report"
-_RETRY = "sender-retry"
-_FLUSH = "sender-flush"
+
+class _Timer(enum.Enum):
+    """The Sender's timer payloads."""
+
+    CHECK = "check"  # pushes not acknowledged in time fail
+    REPORT = "report"  # tell the LeadClient which results were taken
+    RETRY = "retry"  # push again after a back-off
+    FLUSH = "flush"  # a flush's deadline
 
 
 class Sender(SafeActor):
@@ -92,7 +97,7 @@ class Sender(SafeActor):
         self.unreported.append(result.ins_id)
         if not self.report_pending:  # the LeadClient hears of it with the next ack, or at the latest then
             self.report_pending = True
-            self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _REPORT)
+            self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _Timer.REPORT)
 
     def _pump(self) -> None:
         start = self.start
@@ -107,7 +112,7 @@ class Sender(SafeActor):
             self.send(start.server, PushTaskRes(request_id, batch))
         if self.outstanding and not self.check_pending:
             self.check_pending = True
-            self.wakeupAfter(timedelta(seconds=start.request_timeout), _CHECK)
+            self.wakeupAfter(timedelta(seconds=start.request_timeout), _Timer.CHECK)
 
     @staticmethod
     def _stamp(result: TaskRes, now: float) -> TaskRes:
@@ -141,7 +146,7 @@ class Sender(SafeActor):
         self.retry_at = time.monotonic() + delay
         if self.backoff.worth_logging():
             log.warning("push failed (%s): %d result(s) kept, retrying in %.2f s", why, len(self.buffer), delay)
-        self.wakeupAfter(timedelta(seconds=delay), _RETRY)
+        self.wakeupAfter(timedelta(seconds=delay), _Timer.RETRY)
         self._progress()
 
     def _progress(self) -> None:
@@ -158,15 +163,15 @@ class Sender(SafeActor):
         self._progress()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _REPORT:
+        if message.payload == _Timer.REPORT:
             self.report_pending = False
             if self.unreported:
                 self._progress()
-        elif message.payload == _FLUSH:
+        elif message.payload == _Timer.FLUSH:
             self._answer_flushes()
-        elif message.payload == _RETRY:
+        elif message.payload == _Timer.RETRY:
             self._pump()
-        elif message.payload == _CHECK and self.start is not None:
+        elif message.payload == _Timer.CHECK and self.start is not None:
             self.check_pending = False
             now = time.monotonic()
             if any(now - sent >= self.start.request_timeout for sent, _ in self.outstanding.values()):
@@ -177,7 +182,7 @@ class Sender(SafeActor):
         self.flush_waiters.append((sender, message.deadline))
         self._answer_flushes()
         if self.flush_waiters:
-            self.wakeupAfter(timedelta(seconds=max(0.0, message.deadline - time.time())), _FLUSH)
+            self.wakeupAfter(timedelta(seconds=max(0.0, message.deadline - time.time())), _Timer.FLUSH)
 
     def _unpushed(self) -> int:
         return len(self.buffer) + sum(len(batch) for _, batch in self.outstanding.values())

@@ -55,7 +55,8 @@ SLICE_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_TYPES = 1024
 """Message types whose last duration a WorkloadClient remembers (to tell short tasks from long ones)."""
 
-_CONTINUE = "continue"
+_CONTINUE = object()
+"""Timer payload: run the next slice."""
 
 
 def _make_faults_fatal() -> None:
@@ -128,7 +129,7 @@ class WorkloadClient(SafeActor):
         self._slice()
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
-        if message.payload == _CONTINUE:
+        if message.payload is _CONTINUE:
             self.continuing = False
             self._slice()
 

@@ -94,3 +94,13 @@ def test_unnoticed_deaths_are_found_by_pid() -> None:
     busy.running["t"] = (1, None)  # type: ignore[assignment]
     assert pool.gone_unnoticed([busy], alive=lambda pid: pid == 11) == ["busy"]
     assert pool.gone_unnoticed([busy], alive=lambda pid: False) == ["busy", "warm"]
+
+
+def test_a_stopped_node_forks_nothing_more() -> None:
+    pool = ProcessPool(None, warm_pool=2, preimport=None)
+    waiting = workload()
+    pool.assign(waiting)
+    pool.stop_all()
+    assert waiting.phase is Phase.RETIRING
+    plan = pool.turn(now=0.0, stopping=True)
+    assert plan.workloads == [] and plan.warm == 0
