@@ -62,5 +62,18 @@ def run_python(args: list[str], env: dict[str, str], timeout: float) -> subproce
 
 
 def popen_python(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[Any]:
+    """Start ``python ARGS`` as a user's terminal would: SIGINT handled even if this process ignores it.
+
+    A job started in the background by a shell without job control (as CI
+    may run the suite) inherits an ignored SIGINT, and Python then never
+    turns Ctrl-C into ``KeyboardInterrupt``.
+    """
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
