@@ -23,10 +23,13 @@ from flower_actors.tools import (
     SYSTEM_BASE,
     Replay,
     TraceSpec,
+    add_version,
+    at_least,
     exit_on_sigterm,
     fed_trace,
     forward_latencies,
     lower_bound,
+    positive,
     replay,
     result_latencies,
     summary,
@@ -132,15 +135,24 @@ def _table(report: dict[str, Any]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m flower_actors.demo", description=__doc__.splitlines()[0])
-    p.add_argument("--clients", type=int, default=100, help="workloads in the trace (default 100)")
-    p.add_argument("--tasks", type=int, default=400, help="tasks in the trace (default 400)")
-    p.add_argument("--gap", type=float, default=0.04, help="seconds between tasks (default 0.04)")
-    p.add_argument("--work", type=float, default=2.0, help="seconds each handler sleeps (default 2.0)")
+    p.add_argument("--clients", type=at_least(1), default=100, help="workloads in the trace (default 100)")
+    p.add_argument("--tasks", type=at_least(1), default=400, help="tasks in the trace (default 400)")
+    p.add_argument("--gap", type=non_negative, default=0.04, help="seconds between tasks (default 0.04)")
+    p.add_argument("--work", type=non_negative, default=2.0, help="seconds each handler sleeps (default 2.0)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the trace (default 0)")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between pulls (default 1.0)")
+    p.add_argument("--poll", type=positive(float), default=1.0, help="seconds between pulls (default 1.0)")
     p.add_argument("--long-poll", action="store_true", help="pull continuously; tasks arrive within milliseconds")
-    p.add_argument("--json", action="store_true", help="end stdout with one JSON line of results")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the table on stderr)")
+    add_version(p)
     return p
+
+
+def non_negative(text: str) -> float:
+    """An argparse ``type``: seconds, 0 or more."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; every process of the demo was stopped", file=sys.stderr)
         return 130
-    print("FED example trace on flower_actors")
-    print(_table(report))
+    table = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON object
+    print("FED example trace on flower_actors", file=table)
+    print(_table(report), file=table)
     if args.json:
         print(json.dumps(report))
     return 0 if report["results"] == report["tasks"] else 1

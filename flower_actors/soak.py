@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flower_actors import AppSpec, ErrorKind, NodeConfig, SystemConfig, TaskIns, TaskRes, run_node
-from flower_actors.tools import exit_on_sigterm, memory_kb, session_processes
+from flower_actors.tools import add_version, at_least, exit_on_sigterm, fraction, memory_kb, positive, session_processes
 
 __all__ = ["SoakSpec", "main", "run_soak"]
 
@@ -147,15 +147,18 @@ def verdict(report: dict[str, Any], max_growth_kb: int = 8192) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m flower_actors.soak``."""
     p = argparse.ArgumentParser(prog="python -m flower_actors.soak", description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=10_000)
-    p.add_argument("--workloads", type=int, default=200)
-    p.add_argument("--raise-rate", type=float, default=0.01)
-    p.add_argument("--exit-rate", type=float, default=0.005)
-    p.add_argument("--hang-rate", type=float, default=0.005)
-    p.add_argument("--deadline", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", type=at_least(1), default=10_000, help="zero-work tasks to run (default 10000)")
+    p.add_argument("--workloads", type=at_least(1), default=200, help="workloads they spread over (default 200)")
+    p.add_argument("--raise-rate", type=fraction, default=0.01, help="share of handlers that raise (default 0.01)")
+    p.add_argument("--exit-rate", type=fraction, default=0.005, help="share that exit their process (default 0.005)")
+    p.add_argument("--hang-rate", type=fraction, default=0.005, help="share that hang past the deadline (0.005)")
+    p.add_argument("--deadline", type=positive(float), default=1.0, help="per-task deadline in seconds (default 1.0)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the plan (default 0)")
     p.add_argument("--json", action="store_true", help="end stdout with one JSON line")
+    add_version(p)
     args = p.parse_args(argv)
+    if args.raise_rate + args.exit_rate + args.hang_rate > 1.0:
+        p.error("--raise-rate, --exit-rate and --hang-rate must add up to at most 1")
     exit_on_sigterm()
     spec = SoakSpec(
         args.tasks, args.workloads, args.raise_rate, args.exit_rate, args.hang_rate, args.deadline, args.seed

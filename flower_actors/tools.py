@@ -7,6 +7,10 @@ your own; not part of the core API.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
+from . import __version__
 from .local import exit_on_sigterm
 from .runtime.proc import cpu_ms, memory_kb, pss_kb, read_stat, session_processes
 from .runtime.system import SYSTEM_BASE
@@ -18,14 +22,18 @@ __all__ = [
     "Replay",
     "TraceItem",
     "TraceSpec",
+    "add_version",
+    "at_least",
     "cpu_ms",
     "exit_on_sigterm",
     "fed_trace",
     "forward_gaps",
     "forward_latencies",
+    "fraction",
     "lower_bound",
     "memory_kb",
     "percentile",
+    "positive",
     "pss_kb",
     "read_stat",
     "replay",
@@ -34,3 +42,42 @@ __all__ = [
     "summary",
     "trace_start",
 ]
+
+
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse ``type``: a number of ``kind`` that must be > 0 (the error names the flag)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a rate between 0 and 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """Add ``-V``/``--version`` to a program's parser."""
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s (flower_actors {__version__})")

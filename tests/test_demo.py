@@ -26,7 +26,7 @@ def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list) -> No
     assert report["lower_bound_s"] <= report["makespan_s"] <= 1.3 * report["lower_bound_s"] + 0.5
     assert report["base"] == "multiprocTCPBase"
     assert set(report["forward_ms"]) == set(report["result_ms"]) == {"p50", "p99", "max"}
-    assert "makespan" in proc.stdout  # the summary table
+    assert "makespan" in proc.stderr and len(proc.stdout.strip().splitlines()) == 1, "stdout holds only the JSON"
     assert_none_left(env)
 
 
@@ -38,14 +38,27 @@ def test_demo_reports_a_zero_work_trace_with_a_null_ratio() -> None:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["results"] == report["tasks"] == 2000 and report["errors"] == 0
     assert report["lower_bound_s"] == 0.0 and report["ratio"] is None
-    assert "max" in proc.stdout  # result latency's maximum in the summary table
+    assert "max" in proc.stderr  # result latency's maximum in the summary table (on stderr with --json)
     assert_none_left(env)
 
 
 def test_demo_rejects_bad_flags_clearly() -> None:
     env = marked_env()
     proc = run_python(["-m", "flower_actors.demo", "--poll", "0"], env, timeout=60)
-    assert proc.returncode == 2 and "poll_interval must be a positive number" in proc.stderr
+    assert proc.returncode == 2 and "argument --poll: must be > 0" in proc.stderr
+    for args, says in (
+        (["--tasks", "0"], "argument --tasks: must be at least 1"),
+        (["--gap", "-1"], "argument --gap: must be >= 0"),
+    ):
+        proc = run_python(["-m", "flower_actors.demo", *args], env, timeout=60)
+        assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    soak = run_python(["-m", "flower_actors.soak", "--raise-rate", "2"], env, timeout=60)
+    assert soak.returncode == 2 and "PASS" not in soak.stdout and "--raise-rate: must be between 0 and 1" in soak.stderr
+    bench = run_python(["-m", "flower_actors.bench", "nope"], env, timeout=60)
+    assert bench.returncode == 2 and "the scenarios are fed, cpu" in bench.stderr
+    for program in ("demo", "soak", "bench"):
+        version = run_python(["-m", f"flower_actors.{program}", "--version"], env, timeout=60)
+        assert version.returncode == 0 and "flower_actors 0." in version.stdout
     assert_none_left(env)
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flower_actors.tools import exit_on_sigterm
+from flower_actors.tools import add_version, exit_on_sigterm
 
 from .scenarios import SCENARIOS, Row
 
@@ -53,18 +53,21 @@ def _print_table(rows: list[Row]) -> None:
         print(f"  {row['system']:34} {_cell(row):54} makespan {row['makespan_s']:8.3f} s  {status}")
 
 
+def _scenario(name: str) -> str:
+    if name not in SCENARIOS:
+        raise argparse.ArgumentTypeError(f"unknown scenario {name!r}; the scenarios are {', '.join(SCENARIOS)}")
+    return name
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m flower_actors.bench", description=__doc__)
     parser.add_argument(
-        "scenarios",
-        nargs="*",
-        choices=[[], *SCENARIOS],
-        metavar="SCENARIO",
-        help=f"any of {', '.join(SCENARIOS)} (default: all)",
+        "scenarios", nargs="*", type=_scenario, metavar="SCENARIO", help=f"any of {', '.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument("--quick", action="store_true", help="smaller versions, for a smoke test")
     parser.add_argument("--json", action="store_true", help="print one JSON line per scenario and system")
+    add_version(parser)
     args = parser.parse_args(argv)
     exit_on_sigterm()
     names = args.scenarios or list(SCENARIOS)
