@@ -253,3 +253,25 @@ def test_results_over_the_limit_are_answered_and_large_ones_travel_in_bounded_me
 def test_max_content_bytes_is_bounded_by_the_frame_limit() -> None:
     with pytest.raises(ConfigError, match="at most"):
         NodeConfig(max_content_bytes=512 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("warm_pool", [4, 0], ids=["warm", "forked"])
+def test_an_app_whose_import_hangs_is_killed_at_the_tasks_deadline(node: Node, warm_pool: int) -> None:
+    fed = node(
+        app="tests.apps:Adder",
+        workload_apps={"slow": "tests.apps_hang_at_import:App"},
+        long_poll=True,
+        task_deadline_s=1.0,
+        warm_pool=warm_pool,
+    )
+    driver = fed.driver()
+    started = time.monotonic()
+    ids = driver.submit([add("slow", 1), add("slow", 2)])
+    good = driver.run([add("good", 5)], timeout=30)
+    found = driver.wait_for(ids, timeout=30)
+
+    assert [found[i].error.kind if found[i].error else "ok" for i in ids] == [ErrorKind.DEADLINE_EXCEEDED] * 2
+    assert time.monotonic() - started < 15
+    assert [r.content for r in good] == [5], "other workloads are served meanwhile"
+    status = fed.status()
+    assert status.deadline_kills == 2 and status.tasks_in_flight == 0

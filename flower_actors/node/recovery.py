@@ -105,6 +105,8 @@ class Recovery:
     def expired(self, workload: Workload, verdict: Expired, state: BoardState | None) -> list[Answer]:
         """A handler passed its deadline: the tasks after it go back to the queue; it is answered."""
         self.split_running(workload, state)
+        if verdict.task in workload.queue:  # it had not started: its app was still loading
+            workload.queue.remove(verdict.task)
         message = (
             f"the handler ran past its deadline of {verdict.deadline} s; its process (pid {workload.pid}) was killed"
         )
@@ -176,7 +178,10 @@ class Recovery:
             started_at = workload.fed_at
         else:
             started, started_at, finished = state
-            running = [task for seq, task in workload.running.values() if seq == started]
+            if started == 0 and finished < 0:  # loading its app: the first task's deadline counts from the load
+                running = [min(workload.running.values(), key=lambda held: held[0])[1]]
+            else:
+                running = [task for seq, task in workload.running.values() if seq == started]
             if started <= finished or not running:  # between two tasks: look again soon
                 return DEADLINE_POLL
             task = running[0]

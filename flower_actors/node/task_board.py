@@ -49,6 +49,11 @@ class TaskBoard:
         if 0 <= slot < self.slots:
             _SLOT.pack_into(self.memory, slot * _SLOT.size, seq, time.time(), seq - 1)
 
+    def loading(self, slot: int) -> None:
+        """Child: it loads its app now, before its first task (read as started 0, finished -1)."""
+        if 0 <= slot < self.slots:
+            _SLOT.pack_into(self.memory, slot * _SLOT.size, 0, time.time(), -1)
+
     def finished(self, slot: int, seq: int) -> None:
         """Child: task ``seq`` finished."""
         if 0 <= slot < self.slots:

@@ -57,6 +57,8 @@ MAX_MESSAGE_TYPES = 1024
 
 _CONTINUE = object()
 """Timer payload: run the next slice."""
+_LOAD = object()
+"""Timer payload: load the app (its pid report has left)."""
 
 
 def _make_faults_fatal() -> None:
@@ -85,6 +87,7 @@ class WorkloadClient(SafeActor):
         self.app_error: TaskError | None = None
         self.pid = os.getpid()
         self.prewarmed = False
+        self.loading = False  # its app is loaded in the next handler (see receive_StartWorkloadClient)
         self.seq = 0  # tasks started; the LeadClient numbers the tasks it sends the same way
         self.waiting: deque[TaskIns] = deque()
         self.continuing = False  # a wakeup will run the next slice
@@ -109,9 +112,20 @@ class WorkloadClient(SafeActor):
         self.start = message
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
-        # Report the pid before importing user code: an import that hangs can then still be killed.
-        if not self.prewarmed:
+        self.waiting.extend(message.tasks)
+        if self.prewarmed:  # its pid is known already
+            self._load_app(message)
+            self._slice()
+        else:  # the pid report leaves only once this handler returns: load the app in the next one, so that an
+            # import that hangs can be killed at the first task's deadline
             self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
+            self.loading = True
+            self.wakeupAfter(TRANSPORT_PAUSE, _LOAD)
+
+    def _load_app(self, message: StartWorkloadClient) -> None:
+        board = task_board.CURRENT
+        if board is not None:
+            board.loading(message.board_slot)  # the first task's deadline covers a load that hangs
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
         try:
             self.handler = load_app(message.app, context)
@@ -120,9 +134,6 @@ class WorkloadClient(SafeActor):
             log.error("workload %r: %s", message.workload_id, self.app_error.message)
         except BaseException as exc:  # an app that calls sys.exit() or worse while loading
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
-        if message.tasks:
-            self.waiting.extend(message.tasks)
-            self._slice()
 
     def receive_RunTasks(self, message: RunTasks, sender: ActorAddress) -> None:
         self.waiting.extend(message.tasks)
@@ -131,6 +142,10 @@ class WorkloadClient(SafeActor):
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
         if message.payload is _CONTINUE:
             self.continuing = False
+            self._slice()
+        elif message.payload is _LOAD and self.start is not None:
+            self.loading = False
+            self._load_app(self.start)
             self._slice()
 
     def _slice(self) -> None:
@@ -144,7 +159,7 @@ class WorkloadClient(SafeActor):
         handler calls, so a result still inside would wait for that handler.
         """
         start = self.start
-        if self.continuing or not self.waiting:
+        if self.continuing or self.loading or not self.waiting:
             return
         if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
             log.error("WorkloadClient got %d task(s) before it was started", len(self.waiting))

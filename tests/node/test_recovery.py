@@ -68,3 +68,18 @@ def test_stopping_answers_what_is_held_and_kills_only_busy_processes() -> None:
     kinds = [type(d).__name__ for d in decisions]
     assert kinds == ["Answer", "Answer", "Kill", "Exit"]
     assert isinstance(decisions[2], Kill) and isinstance(decisions[3], Exit) and busy.phase is Phase.LIVE
+
+
+def test_a_load_that_hangs_counts_against_the_first_tasks_deadline() -> None:
+    first, second = task(), task()
+    workload = held(first, second)
+    loading = (0, 100.0, -1)  # what TaskBoard.loading writes
+    assert Recovery.check(workload, loading, now=100.5, node_deadline=1.0) == 0.5
+    verdict = Recovery.check(workload, loading, now=101.5, node_deadline=1.0)
+    assert isinstance(verdict, Expired) and verdict.task is first
+    recovery = Recovery(None)
+    recovery.sent(workload, (first, second), None)
+    answers = recovery.expired(workload, verdict, loading)
+    assert [a.task for a in answers] == [first] and list(workload.queue) == [second], "answered once, not requeued"
+    _, progressed = Recovery(None).died(held(task()), loading)
+    assert not progressed, "a death while loading made no progress"
