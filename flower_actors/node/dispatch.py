@@ -116,8 +116,7 @@ class Dispatch:
 
     def stop(self, workload: Workload, *answer: str) -> list[Decision]:
         """Forget ``workload``; its process exits after its running task; its queued tasks get ``answer``."""
-        decisions: list[Decision] = list(self.table.stop(workload, *answer)) if answer else []
-        self.table.forget(workload)
+        decisions: list[Decision] = list(self.table.stop(workload, *answer))
         self.pool.stop(workload)
         return decisions + ([Exit(workload.process)] if workload.process is not None else [])
 

@@ -125,6 +125,9 @@ class Intake:
             return Answer(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
         return task
 
-    def dropped(self, what: str) -> None:
-        """Count malformed input found outside a single item (a batch that is not a sequence)."""
+    def items(self, tasks: Any) -> Any:
+        """A batch's items: ``tasks`` itself if it is a tuple or a list; else none (counted in ``bad_input``)."""
+        if isinstance(tasks, (tuple, list)):
+            return tasks
         self.bad_input += 1
+        return ()

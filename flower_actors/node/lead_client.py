@@ -139,11 +139,11 @@ class LeadClient(SafeActor):
 
     def receive_TaskInsBatch(self, batch: TaskInsBatch, sender: ActorAddress) -> None:
         self.schedule.answered(batch.request_id)
-        items, now = batch.tasks if isinstance(batch.tasks, (tuple, list)) else (), time.time()
-        if not isinstance(batch.tasks, (tuple, list)):
-            self.intake.dropped(f"a TaskInsBatch whose tasks are a {type(batch.tasks).__name__}")
+        items, now = self.intake.items(batch.tasks), time.time()
         accept = lambda item: self.intake.accept(item, now, self.shutdown.active)
         routed = self.table.route_batch(items, accept, time.monotonic())
+        if items is not batch.tasks:
+            routed.dropped.insert(0, f"a TaskInsBatch whose tasks are a {type(batch.tasks).__name__}")
         for why in routed.dropped:
             log.error("node %r dropped malformed input from the server: %s", self.config.node_id, why)
         self._do(self.dispatch.batch(routed))

@@ -239,11 +239,12 @@ class WorkloadTable:
             fresh.held = next(self.tokens)
         return Restart(fresh, delay)
 
-    def stop(self, workload: Workload, kind: str, message: str) -> list[Answer]:
-        """Forget ``workload`` now; its tasks not sent to its process get ``kind``."""
+    def stop(self, workload: Workload, kind: str | None = None, message: str = "") -> list[Answer]:
+        """Forget ``workload`` now; with ``kind``, its tasks not sent to its process are answered with it
+        (without, they stay queued: its process answers them with ``stop_reason`` when it exits)."""
         self.forget(workload)
         self.restarts.pop(workload.workload_id, None)
-        return [Answer(t, kind, message) for t in tasks_of(workload.take_queue())]
+        return [Answer(t, kind, message) for t in tasks_of(workload.take_queue())] if kind else []
 
     def drop_waiting(self) -> list[Answer]:
         """The node stops: workloads without a process (parked, held) never start; answer their tasks."""
