@@ -64,6 +64,8 @@ class SystemConfig:
     """Where actors' log records go (besides warnings to stderr)."""
     log_level: int = logging.INFO
     """Level for ``log_file``."""
+    stderr_level: int = logging.WARNING
+    """Level of the actors' records written to stderr."""
     fd_limit: int = 65536
     """Raise the soft limit of open files to this (capped by the hard limit)."""
     secret: bytes | None = None
@@ -142,7 +144,7 @@ def _raise_fd_limit(target: int) -> None:
 
 def _log_defs(config: SystemConfig) -> dict[str, Any]:
     handlers: dict[str, Any] = {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": logging.WARNING},
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "level": config.stderr_level},
     }
     if config.log_file:
         handlers["file"] = {
@@ -155,7 +157,8 @@ def _log_defs(config: SystemConfig) -> dict[str, Any]:
         "version": 1,
         "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
         "handlers": handlers,
-        "root": {"handlers": list(handlers), "level": min(config.log_level, logging.WARNING)},
+        "root": {"handlers": list(handlers), "level": min(config.log_level, config.stderr_level)},
+        "loggers": {"httpx": {"level": logging.WARNING}},
         "disable_existing_loggers": False,
     }
 
