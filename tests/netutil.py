@@ -45,3 +45,30 @@ def listening_addresses(pids: Iterable[int]) -> set[tuple[str, int]]:
             if fields[3] == "0A" and int(fields[9]) in inodes:
                 found.add(_decode(fields[1], v6))
     return found
+
+
+def socket_ends(pids: Iterable[int]) -> set[tuple[str, str]]:
+    """(local host, remote host) of every TCP and UDP socket (any state) held by ``pids``."""
+    inodes = _socket_inodes(pids)
+    ends = set()
+    for name in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(f"/proc/net/{name}") as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[9]) in inodes:
+                v6 = name.endswith("6")
+                ends.add((_decode(fields[1], v6)[0], _decode(fields[2], v6)[0]))
+    return ends
+
+
+def off_loopback(ends: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The sockets bound to, or talking to, an address that is not loopback (a listener's remote is unset)."""
+
+    def loop(host: str) -> bool:
+        return host.startswith("127.") or host.startswith("::ffff:127.") or host == "::1"
+
+    return [(a, b) for a, b in ends if not loop(a) or not (loop(b) or b in ("0.0.0.0", "::"))]

@@ -43,7 +43,16 @@ from .control import (
     SuperLinkLeft,
 )
 from .fabs import FabError, FabStore
-from .fleet import FleetError, FleetSession, NodeUnknown, Pulled, RunEnded, SuperLinkAddress, SuperLinkUnreachable
+from .fleet import (
+    FleetError,
+    FleetSession,
+    NodeUnknown,
+    Pulled,
+    RunEnded,
+    SuperLinkAddress,
+    SuperLinkRefused,
+    SuperLinkUnreachable,
+)
 from .heartbeat import Heartbeat
 from .run_client import FLOWER_MESSAGE_TYPE
 from .runs import NODE_UNAVAILABLE, RunBook, error_code_for
@@ -62,6 +71,8 @@ TICK = "tick"
 JOIN = "join"
 TTL_MARGIN_S = 1.0
 """A ClientApp call must end this long before the message's TTL, or its reply is refused."""
+RUN_CHECK_S = 3.0
+"""How often a run with no message in flight is asked about (``GetRun``: a 403 means it ended)."""
 NODE_ID = 0
 """The LeadClient's node id: the link serves exactly one LeadClient."""
 
@@ -404,9 +415,24 @@ class SuperLinkLink(SafeActor):
         self.ticking = False
         if self.heartbeat is not None and self.heartbeat.needs_rejoin.is_set() and self.online:
             self._rejoin("a heartbeat was refused")
+        self._check_runs()
         self._answer_held()
         if self.online:
             self._tick_soon(1.0 if self.held is None else self.pull_retry)
+
+    def _check_runs(self) -> None:
+        """Stop the clients of runs that ended between messages (see ``RunBook.runs_to_check``)."""
+        if not self.online:
+            return
+        assert self.session is not None
+        for run_id in self.book.runs_to_check(time.monotonic(), RUN_CHECK_S):
+            try:
+                self.session.get_run(run_id)
+            except (RunEnded, SuperLinkRefused) as exc:  # refused: the SuperLink does not know the run (restarted)
+                log.info("run %s is over (%s): its WorkloadClient is stopped", run_id, exc)
+                self.book.run_ended(run_id)
+            except FleetError:
+                return  # unreachable, or the node is unknown: the next tick tries again
 
     def receive_GetLinkStatus(self, message: GetLinkStatus, sender: Any) -> None:
         book = self.book

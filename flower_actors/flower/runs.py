@@ -63,6 +63,8 @@ class RunBook:
     stops_due: deque[int] = field(default_factory=deque)
     overheads: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """Seconds from pull to reply stored, minus the ClientApp's own time, per message (the recent ones)."""
+    checked_at: dict[int, float] = field(default_factory=dict)
+    """When each run was last seen running (a message pulled, or ``GetRun`` answered), monotonic."""
     pulled: int = 0
     pushed: int = 0
     error_replies: int = 0
@@ -78,11 +80,27 @@ class RunBook:
 
     def add_run(self, info: RunInfo) -> None:
         self.runs[info.run_id] = info
+        self.checked_at[info.run_id] = time.monotonic()
+
+    def runs_to_check(self, now: float, every: float) -> list[int]:
+        """Runs with no message pending, not seen running for ``every`` s: ask the SuperLink whether they still run.
+
+        Nothing tells a node that a run ended (``flwr stop``, or its ServerApp
+        finished) except a 403 on a call about it; a run between messages makes
+        no call, so its WorkloadClient would wait for the idle timeout.
+        """
+        busy = {p.run_id for p in self.pending.values()}
+        due = [r for r in self.runs if r not in busy and now - self.checked_at.get(r, 0.0) >= every]
+        for run_id in due:
+            self.checked_at[run_id] = now
+        return due
 
     def received(self, message_id: str, run_id: int, message: bytes, size: int) -> None:
         """A message was pulled and confirmed: it owes a reply."""
         self.pulled += 1
-        self.pending[message_id] = Pending(run_id, message, time.monotonic(), size)
+        now = time.monotonic()
+        self.pending[message_id] = Pending(run_id, message, now, size)
+        self.checked_at[run_id] = now
 
     def owes(self, message_id: str) -> Pending | None:
         """The pending message ``message_id``, or ``None`` if it was answered already or its run ended."""
@@ -106,6 +124,7 @@ class RunBook:
             self.replied.add(message_id)
         self.dropped_run_ended += len(dropped)
         self.runs.pop(run_id, None)
+        self.checked_at.pop(run_id, None)
         if run_id not in self.ended:
             self.ended.add(run_id)
             self.stops_due.append(run_id)

@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with run_flower_node(config) as node:
             log.info(
                 "node %s joined the SuperLink at %s (%s); serving runs at once (max %s), idle timeout %s s, "
-                "warm pool %d, heartbeat every %.0f s; %d processes",
+                "warm pool %d, heartbeat every %.0f s; %d processes in session %d",
                 node.node_id,
                 args.superlink,
                 mode,
@@ -227,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.warm_pool,
                 args.heartbeat_interval,
                 len(node.processes()),
+                node.handle.session_id,
             )
             while True:
                 time.sleep(3600)

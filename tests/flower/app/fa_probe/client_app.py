@@ -16,6 +16,7 @@ LOADED_AT = time.time()  # once per process: tells a resident app from one loade
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Count this message, check the run's identity, return the payload summed and the state seen."""
+    began = time.time()
     config = msg.content["config"]
     rnd = int(config["round"])
     state = context.state.get("probe")
@@ -43,6 +44,8 @@ def train(msg: Message, context: Context) -> Message:
                     "node_id": int(context.node_id),
                     "rounds": list(state["rounds"]),
                     "run_config_rounds": int(context.run_config["rounds"]),
+                    "began": began,
+                    "ended": time.time(),
                 }
             ),
         }
