@@ -20,6 +20,7 @@ from flower_actors.tools import (
     summary,
 )
 
+from .flower import flower
 from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
 from .work import Job, Record, calibrate_spin
 
@@ -281,4 +282,5 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "spawn": spawn,
     "memory": memory,
     "scale": scale,
+    "flower": flower,
 }

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ..runtime.proc import descendants, process_alive, session_processes
 from .environment import quiet_env
 
 __all__ = ["FlwrCli", "SuperLinkProcess", "SuperNodeProcess", "descendants", "free_port", "toml_config"]
@@ -35,35 +36,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def descendants(pid: int) -> list[int]:
-    """Pids of every live process below ``pid`` (by parent pid, read from ``/proc``)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def end_processes(pids: Sequence[int], grace: float = 10.0) -> list[int]:
     """SIGTERM ``pids``, wait up to ``grace`` s, SIGKILL the rest; the pids that had to be killed."""
     for pid in pids:
@@ -72,9 +44,9 @@ def end_processes(pids: Sequence[int], grace: float = 10.0) -> list[int]:
         except OSError:
             pass
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(process_alive(p) for p in pids):
         time.sleep(0.05)
-    killed = [p for p in pids if _alive(p)]
+    killed = [p for p in pids if process_alive(p)]
     for pid in killed:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -144,7 +116,7 @@ class _Program:
         if self.proc is not None and self.proc.poll() is None:
             killed = end_processes([self.proc.pid], grace)
         self.proc and self.proc.wait(5)
-        killed += end_processes([p for p in self.seen if _alive(p)], 3.0)
+        killed += end_processes([p for p in self.seen if process_alive(p)], 3.0)
         self.seen.clear()
         if self._log is not None:
             self._log.close()
@@ -231,8 +203,6 @@ class SuperNodeProcess(_Program):
         found = super().processes()
         match = re.search(r"processes in session (\d+)", self.log_text())
         if found and match:
-            from ..runtime.proc import session_processes
-
             found += [p for p in session_processes(int(match.group(1))) if p not in found]
             self.seen.update(found)
         return found
@@ -297,8 +267,10 @@ class FlwrCli:
                 self._flwr("log", str(run_id), "local", "--stream", timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 break
+            ended_at = time.monotonic()
             info = self.info(run_id)
             if str(info.get("status", "")).startswith("finished"):
+                info["ended_at"] = ended_at  # monotonic: when the log stream ended with the run
                 return info
             time.sleep(0.5)
         info = self.info(run_id)

@@ -25,6 +25,7 @@ from ..driver import ask_for
 from ..errors import ConfigError, SystemStartError
 from ..node.lead_client import LeadClient
 from ..runtime.system import ActorSystemHandle, SystemConfig, start_actor_system
+from ..stats import summary
 from .control import (
     GetLinkStatus,
     JoinSuperLink,
@@ -129,6 +130,25 @@ class FlowerNode:
         """Pids of every process of the node's actor system."""
         return list(self.handle.processes)
 
+    def _log_summary(self) -> None:
+        try:
+            link = self.link_status() if self.link is not None else None
+        except Exception:
+            return
+        if link is None or not link.overhead_ms:
+            return
+        figures = {k: v or 0.0 for k, v in summary([ms / 1000 for ms in link.overhead_ms]).items()}
+        log.info(
+            "answered %d message(s) (%d error replies, %d refused); "
+            "overhead per message: p50 %.1f ms, p99 %.1f ms, max %.1f ms",
+            link.pushed,
+            link.error_replies,
+            link.refused,
+            figures["p50"],
+            figures["p99"],
+            figures["max"],
+        )
+
     def stop(self) -> list[int]:
         """Drain, push, leave the SuperLink, stop every process; pids that survived (normally none)."""
         timeout = self.config.stop_timeout
@@ -138,6 +158,7 @@ class FlowerNode:
         except Exception:
             log.warning("stopping the LeadClient failed", exc_info=True)
         self.lead = None
+        self._log_summary()
         try:
             if self.link is not None:
                 left: SuperLinkLeft = self._ask(self.link, LeaveSuperLink(), SuperLinkLeft)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["ProcStat", "cpu_ms", "memory_kb", "pid_exists", "process_alive", "pss_kb", "read_stat", "session_processes"]
+__all__ = [
+    "ProcStat",
+    "cpu_ms",
+    "descendants",
+    "memory_kb",
+    "pid_exists",
+    "process_alive",
+    "pss_kb",
+    "read_stat",
+    "session_processes",
+]
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,10 @@ class ProcStat:
     ppid: int
     session: int
     minor_faults: int
+    utime: int = 0
+    """User CPU time, in clock ticks."""
+    stime: int = 0
+    """System CPU time, in clock ticks."""
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -27,9 +41,28 @@ def read_stat(pid: int) -> ProcStat | None:
     except OSError:
         return None
     try:  # after the name: state ppid pgrp session tty_nr tpgid flags minflt ...
-        return ProcStat(fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[7]))
+        return ProcStat(
+            fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[7]), int(fields[11]), int(fields[12])
+        )
     except (IndexError, ValueError):
         return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Pids of every live process below ``pid``, by parent pid."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = read_stat(int(entry))
+            if stat is not None and stat.state not in ("Z", "X"):
+                children.setdefault(stat.ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def pid_exists(pid: int) -> bool:
