@@ -105,3 +105,27 @@ class ErrorKind(enum.StrEnum):
     """The node stopped before the task could run."""
     WORKLOAD_STOPPED = "WorkloadStopped"
     """The workload was stopped before the task could run."""
+
+
+class FleetError(FlowerActorsError):
+    """A Fleet API call to a Flower SuperLink failed."""
+
+
+class RunEnded(FleetError):
+    """The run is no longer RUNNING (HTTP 403): its messages need no reply and its client can stop."""
+
+
+class NodeUnknown(FleetError):
+    """The SuperLink does not know this node (HTTP 401), as after a restart with in-memory state."""
+
+
+class SuperLinkUnreachable(FleetError):
+    """No answer from the SuperLink (connection refused, timeout, 502/503/504): retry later."""
+
+
+class SuperLinkRefused(FleetError):
+    """The SuperLink refused the request (another HTTP error)."""
+
+
+class FabError(FlowerActorsError):
+    """A Flower app bundle (FAB) could not be installed or read."""

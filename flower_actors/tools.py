@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from . import __version__
+from .flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
 from .local import exit_on_sigterm
 from .runtime.proc import cpu_ms, memory_kb, pss_kb, read_stat, session_processes
 from .runtime.system import SYSTEM_BASE
@@ -19,7 +20,10 @@ from .trace import Replay, TraceItem, TraceSpec, fed_trace, lower_bound, replay,
 
 __all__ = [
     "SYSTEM_BASE",
+    "FlwrCli",
     "Replay",
+    "SuperLinkProcess",
+    "SuperNodeProcess",
     "TraceItem",
     "TraceSpec",
     "add_version",

@@ -96,7 +96,13 @@ def test_programs_use_only_the_public_api_and_the_tools_module() -> None:
                 names = allowed[node.module]
                 assert names is None or {a.name for a in node.names} <= names, f"{program.name}: {node.module}"
             elif isinstance(node, ast.ImportFrom) and node.level:
-                assert node.module in {"scenarios", "systems", "work"}, f"{program.name}: from .{node.module}"
+                assert node.module in {"scenarios", "systems", "work", "flower"}, f"{program.name}: from .{node.module}"
+
+
+def test_importing_the_package_never_imports_flwr() -> None:
+    code = "import sys, flower_actors, flower_actors.tools, flower_actors.flower; print('flwr' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
 
 
 def test_mypy_is_clean() -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..runtime.proc import pss_kb, read_stat
+from flower_actors.tools import FlwrCli, SuperLinkProcess, SuperNodeProcess, pss_kb, read_stat
 
 __all__ = ["CASES", "flower"]
 
@@ -67,8 +67,6 @@ def _floor(train_s: float) -> float:
 
 
 def _case(system: str, case: str, workdir: Path) -> dict[str, Any]:
-    from ..flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
-
     runs, train_s = CASES[case]
     superlink = SuperLinkProcess(workdir / "superlink").start()
     node = SuperNodeProcess(workdir, superlink.address, flower=system == "flower-supernode")
@@ -121,6 +119,7 @@ def _case(system: str, case: str, workdir: Path) -> dict[str, Any]:
             "node_peak_pss_mb": round(sampler.peak_pss_kb / 1024, 1),
             "failures": errors + [str(i.get("status")) for i in infos if i not in completed],
         }
+        node.stop()  # ours logs its per-message overhead as it stops
         if system == "flower-actors-supernode":
             row["overhead_ms"] = _overhead(node.log_text())
         return row

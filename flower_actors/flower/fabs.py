@@ -22,16 +22,12 @@ from flwr.supercore.fab import Fab
 from flwr.supercore.run import Run
 from flwr.supercore.utils import get_flwr_home
 
-from ..errors import FlowerActorsError
+from ..errors import FabError
 
-__all__ = ["FabError", "FabStore"]
+__all__ = ["FabStore"]
 
 LOCK_NAME = ".flower-actors-install.lock"
 APPS = "apps"
-
-
-class FabError(FlowerActorsError):
-    """A FAB could not be installed or read."""
 
 
 class FabStore:

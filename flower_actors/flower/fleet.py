@@ -51,19 +51,10 @@ from flwr.supercore.run import Run
 from flwr.supernode.fleet_http_client import FleetHttpClient
 from flwr.supernode.node_auth_http_interceptor import NodeAuthHttpInterceptor
 
-from ..errors import FlowerActorsError
+from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkUnreachable
 from .wire import FlowerReply
 
-__all__ = [
-    "FleetError",
-    "FleetSession",
-    "NodeUnknown",
-    "Pulled",
-    "RunEnded",
-    "SuperLinkAddress",
-    "SuperLinkRefused",
-    "SuperLinkUnreachable",
-]
+__all__ = ["FleetSession", "Pulled", "SuperLinkAddress"]
 
 OBJECT_POLL = 0.05
 """First wait for an object the SuperLink has not stored yet (flwr's 1 s default costs a second)."""
@@ -71,26 +62,6 @@ OBJECT_PULL_LIMIT = 60.0
 """Longest time to wait for a message's objects."""
 
 T = TypeVar("T")
-
-
-class FleetError(FlowerActorsError):
-    """A Fleet API call failed."""
-
-
-class RunEnded(FleetError):
-    """The run is no longer RUNNING (HTTP 403): its messages need no reply and its client can stop."""
-
-
-class NodeUnknown(FleetError):
-    """The SuperLink does not know this node (HTTP 401), as after a restart with in-memory state."""
-
-
-class SuperLinkUnreachable(FleetError):
-    """No answer (connection refused, timeout, 502/503/504): retry later."""
-
-
-class SuperLinkRefused(FleetError):
-    """The SuperLink refused the request (another HTTP error)."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import logging
 import random
 import threading
 
-from .fleet import FleetError, FleetSession, NodeUnknown
+from ..errors import FleetError, NodeUnknown
+from .fleet import FleetSession
 
 __all__ = ["Heartbeat"]
 

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
 from ..control import StopWorkload
+from ..errors import FabError, FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkUnreachable
 from ..link.protocol import LinkError, PullTaskIns, PushTaskRes, TaskInsBatch, TaskResAck
-from ..messages import TaskIns, TaskRes, dump_content, load_content
+from ..messages import TaskIns, TaskRes, load_content
 from ..runtime.actor_base import SafeActor
 from ..runtime.retry import Backoff
 from .codec import error_reply, exception_reason, tree_ids
@@ -38,25 +39,15 @@ from .control import (
     JoinSuperLink,
     LeaveSuperLink,
     LinkOptions,
-    LinkStatus,
     SuperLinkJoined,
     SuperLinkLeft,
 )
-from .fabs import FabError, FabStore
-from .fleet import (
-    FleetError,
-    FleetSession,
-    NodeUnknown,
-    Pulled,
-    RunEnded,
-    SuperLinkAddress,
-    SuperLinkRefused,
-    SuperLinkUnreachable,
-)
+from .fabs import FabStore
+from .fleet import FleetSession, Pulled, SuperLinkAddress
 from .heartbeat import Heartbeat
-from .run_client import FLOWER_MESSAGE_TYPE
+from .reception import fetch_run, link_status, task_for
 from .runs import NODE_UNAVAILABLE, RunBook, error_code_for
-from .wire import FlowerIns, FlowerReply, RunInfo
+from .wire import FlowerIns, FlowerReply
 
 __all__ = ["SuperLinkLink"]
 
@@ -265,7 +256,7 @@ class SuperLinkLink(SafeActor):
         assert self.session is not None and self.fabs is not None
         self.book.ended.discard(pulled.run_id)
         try:
-            run = self._run_info(pulled.run_id)
+            run = self.book.run(pulled.run_id) or fetch_run(self.session, self.fabs, self.book, pulled.run_id)
             objects = self.session.pull_objects(pulled.run_id, tree_ids(pulled.tree))
             self.session.confirm(pulled.run_id, pulled.message_id)
         except RunEnded:
@@ -281,47 +272,7 @@ class SuperLinkLink(SafeActor):
             return None
         ins = FlowerIns(run=run, message_id=pulled.message_id, objects=objects)
         self.book.received(pulled.message_id, pulled.run_id, pulled.message, ins.size)
-        deadline = self._deadline(pulled)
-        return TaskIns(
-            task_id=pulled.message_id,
-            node_id=NODE_ID,
-            workload_id=pulled.run_id,
-            message_type=FLOWER_MESSAGE_TYPE,
-            payload=dump_content(ins),
-            created_at=pulled.created_at,
-            deadline_s=deadline,
-        )
-
-    def _deadline(self, pulled: Pulled) -> float | None:
-        limit = self.options.task_deadline_s
-        if pulled.ttl > 0 and pulled.created_at > 0:
-            left = pulled.created_at + pulled.ttl - time.time() - TTL_MARGIN_S
-            left = max(left, 1.0)
-            limit = left if limit is None else min(limit, left)
-        return limit
-
-    def _run_info(self, run_id: int) -> RunInfo:
-        known = self.book.run(run_id)
-        if known is not None:
-            return known
-        assert self.session is not None and self.fabs is not None
-        run = self.session.get_run(run_id)
-        fab = self.session.get_fab(run.fab_hash, run_id)
-        self.fabs.install(fab)
-        info = RunInfo(
-            run_id=run_id,
-            node_id=self.book.node_id,
-            fab_id=run.fab_id,
-            fab_version=run.fab_version,
-            fab_hash=fab.hash_str,
-            run_config=self.fabs.run_config(fab, run),
-            node_config=dict(self.book.node_config),
-            series_id=int(getattr(run, "series_id", 0) or 0),
-            flwr_home=str(self.fabs.home),
-        )
-        self.book.add_run(info)
-        log.info("run %s: %s %s (FAB %s) joined", run_id, run.fab_id, run.fab_version, fab.hash_str[:8])
-        return info
+        return task_for(pulled, ins, NODE_ID, self.options.task_deadline_s)
 
     # Pushing.
 
@@ -435,25 +386,10 @@ class SuperLinkLink(SafeActor):
                 return  # unreachable, or the node is unknown: the next tick tries again
 
     def receive_GetLinkStatus(self, message: GetLinkStatus, sender: Any) -> None:
-        book = self.book
-        self.send(
-            sender,
-            LinkStatus(
-                node_id=self.session.node_id if self.session else None,
-                online=self.online,
-                runs=tuple(book.runs),
-                pulled=book.pulled,
-                pushed=book.pushed,
-                error_replies=book.error_replies,
-                refused=book.refused,
-                dropped_run_ended=book.dropped_run_ended,
-                pending=len(book.pending),
-                joins=self.joins,
-                installs=self.fabs.installs if self.fabs else 0,
-                heartbeats=self.heartbeat.sent if self.heartbeat else 0,
-                overhead_ms=tuple(round(s * 1000, 2) for s in book.overheads),
-            ),
-        )
+        node_id = self.session.node_id if self.session else None
+        installs = self.fabs.installs if self.fabs else 0
+        beats = self.heartbeat.sent if self.heartbeat else 0
+        self.send(sender, link_status(self.book, node_id, self.joins, installs, beats))
 
     def receive_ActorExitRequest(self, message: Any, sender: Any) -> None:
         if self.heartbeat is not None:

@@ -102,7 +102,7 @@ def test_the_command_serves_on_loopback_only_and_sigterm_leaves_no_process(
         ends = socket_ends(node.processes() + superlink.processes())
         assert ends and off_loopback(ends) == []
         checked = 0
-        for pid in superlink.processes() + [node.pid]:  # every flwr process started here runs quiet
+        for pid in [*superlink.processes(), node.pid]:  # every flwr process started here runs quiet
             try:
                 environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             except OSError:
