@@ -115,7 +115,8 @@ class _Program:
         killed: list[int] = []
         if self.proc is not None and self.proc.poll() is None:
             killed = end_processes([self.proc.pid], grace)
-        self.proc and self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.wait(5)
         killed += end_processes([p for p in self.seen if process_alive(p)], 3.0)
         self.seen.clear()
         if self._log is not None:

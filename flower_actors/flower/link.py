@@ -19,9 +19,11 @@ retries (a finished reply stays with the Sender until it is stored).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -104,8 +106,6 @@ class SuperLinkLink(SafeActor):
         except Exception as exc:
             self.send(sender, SuperLinkJoined(None, f"cannot set up the connection: {exception_reason(exc)}"))
             return
-        from pathlib import Path
-
         self.fabs = FabStore(Path(message.options.flwr_home) if message.options.flwr_home else None)
         self.book.node_config = dict(message.options.node_config)
         self.joiner, self.join_started, self.join_attempts = sender, time.monotonic(), 0
@@ -173,7 +173,7 @@ class SuperLinkLink(SafeActor):
         if lost:
             log.warning("%d message(s) pulled before cannot be answered under the new node id", len(lost))
         self.join_started, self.join_attempts = time.monotonic(), 0
-        self.options = LinkOptions(**{**self.options.__dict__, "max_retries": None, "max_wait_time": None})
+        self.options = dataclasses.replace(self.options, max_retries=None, max_wait_time=None)  # never give up now
         self._try_join()
 
     def receive_LeaveSuperLink(self, message: LeaveSuperLink, sender: Any) -> None:

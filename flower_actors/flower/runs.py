@@ -16,7 +16,6 @@ from typing import Any
 
 from ..errors import ErrorKind
 from ..messages import TaskError
-from ..runtime.recent_ids import RecentIds
 from .wire import RunInfo
 
 __all__ = ["Pending", "RunBook", "error_code_for"]
@@ -58,7 +57,6 @@ class RunBook:
     node_config: Mapping[str, Any] = field(default_factory=dict)
     runs: dict[int, RunInfo] = field(default_factory=dict)
     pending: dict[str, Pending] = field(default_factory=dict)
-    replied: RecentIds = field(default_factory=lambda: RecentIds(100_000))
     ended: set[int] = field(default_factory=set)
     stops_due: deque[int] = field(default_factory=deque)
     overheads: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -109,7 +107,6 @@ class RunBook:
     def answered(self, message_id: str, runtime_s: float, error: bool) -> None:
         """Its reply was pushed (or refused: it is answered either way)."""
         pending = self.pending.pop(message_id, None)
-        self.replied.add(message_id)
         if pending is None:
             return
         self.pushed += 1
@@ -121,7 +118,6 @@ class RunBook:
         dropped = [mid for mid, p in self.pending.items() if p.run_id == run_id]
         for message_id in dropped:
             del self.pending[message_id]
-            self.replied.add(message_id)
         self.dropped_run_ended += len(dropped)
         self.runs.pop(run_id, None)
         self.checked_at.pop(run_id, None)
@@ -142,5 +138,4 @@ class RunBook:
         lost = list(self.pending)
         for message_id in lost:
             del self.pending[message_id]
-            self.replied.add(message_id)
         return lost

@@ -15,7 +15,8 @@ RAISED = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION
 CRASHED = 8  # flwr ErrorCode.CLIENT_APP_CRASHED
 
 
-def replies(record: dict, key: str = "") -> list[dict]:
+def replies(record: dict) -> list[dict]:
+    """The one reply of each round, in order."""
     return [entry["replies"][0] for entry in record["rounds"]]
 
 
