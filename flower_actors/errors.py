@@ -11,7 +11,14 @@ Exceptions a program can catch::
      ├── NodeTimeout            a node or server did not answer in time (also a TimeoutError)
      ├── TaskRejected           the server refused submitted tasks
      ├── UnauthenticatedFrame   a frame on the wire was not signed with the system's secret
-     └── ThespianIncompatible   the installed Thespian lacks an internal this package relies on
+     ├── ThespianIncompatible   the installed Thespian lacks an internal this package relies on
+     ├── FleetError             a Fleet API call to a Flower SuperLink failed
+     │    ├── RunEnded              the run is over (HTTP 403)
+     │    ├── NodeUnknown           the SuperLink does not know this node (HTTP 401)
+     │    ├── SuperLinkRefused      the request was refused (another HTTP error)
+     │    └── SuperLinkUnreachable  no answer: retry later
+     │         └── SuperLinkTLSError    no TLS session (untrusted certificate, or plain HTTP on one side)
+     └── FabError               a Flower app bundle could not be installed
 
 Errors that happen while a task is handled never raise in the caller: they
 come back as a ``TaskRes`` whose ``error.kind`` is one of ``ErrorKind``.
@@ -26,8 +33,15 @@ __all__ = [
     "BadContent",
     "ConfigError",
     "ErrorKind",
+    "FabError",
+    "FleetError",
     "FlowerActorsError",
     "NodeTimeout",
+    "NodeUnknown",
+    "RunEnded",
+    "SuperLinkRefused",
+    "SuperLinkTLSError",
+    "SuperLinkUnreachable",
     "SystemStartError",
     "TaskRejected",
     "ThespianIncompatible",
@@ -125,6 +139,14 @@ class SuperLinkUnreachable(FleetError):
 
 class SuperLinkRefused(FleetError):
     """The SuperLink refused the request (another HTTP error)."""
+
+
+class SuperLinkTLSError(SuperLinkUnreachable):
+    """No TLS session with the SuperLink: its certificate is not trusted, or one side speaks plain HTTP.
+
+    Joining refuses at once (retrying cannot help); once joined it counts as
+    unreachable, so replies wait and calls are retried.
+    """
 
 
 class FabError(FlowerActorsError):

@@ -3,16 +3,19 @@
 ``inflate`` rebuilds a pulled message in its run's WorkloadClient;
 ``deflate`` turns a reply into what ``PushMessages`` needs; ``error_reply``
 builds an error reply from the pulled message's metadata alone (the link
-does that for a message whose process died or passed its deadline).
+does that for a message whose process died or passed its deadline);
+``state_to_bytes``/``state_from_bytes`` carry a run's ``context.state`` out of
+its process and into a fresh one.
 """
 
 from __future__ import annotations
 
-from flwr.app import Error, Message
+from flwr.app import Error, Message, RecordDict
 from flwr.app.message import remove_content_from_message
-from flwr.common.serde import message_from_proto, message_to_proto
+from flwr.common.serde import message_from_proto, message_to_proto, recorddict_from_proto, recorddict_to_proto
 from flwr.proto.message_pb2 import Message as ProtoMessage  # pylint: disable=E0611
 from flwr.proto.message_pb2 import ObjectTree
+from flwr.proto.recorddict_pb2 import RecordDict as ProtoRecordDict  # pylint: disable=E0611
 from flwr.supercore.inflatable.inflatable_object import (
     get_all_nested_objects,
     get_object_tree,
@@ -23,7 +26,16 @@ from flwr.supercore.inflatable.inflatable_utils import inflate_object_from_conte
 
 from .wire import FlowerIns, FlowerReply
 
-__all__ = ["deflate", "error_reply", "exception_reason", "inflate", "metadata_of", "tree_ids"]
+__all__ = [
+    "deflate",
+    "error_reply",
+    "exception_reason",
+    "inflate",
+    "metadata_of",
+    "state_from_bytes",
+    "state_to_bytes",
+    "tree_ids",
+]
 
 
 def tree_ids(tree: ObjectTree) -> list[str]:
@@ -76,3 +88,15 @@ def exception_reason(exc: BaseException) -> str:
     except BaseException:  # a broken __str__ must not cost the message its reply
         text = f"<{type(exc).__name__} whose message cannot be read>"
     return f"{type(exc)!s}:<'{text}'>"
+
+
+def state_to_bytes(state: RecordDict) -> bytes:
+    """A run's ``context.state`` as bytes (Flower's own ``RecordDict`` protobuf)."""
+    return bytes(recorddict_to_proto(state).SerializeToString())
+
+
+def state_from_bytes(data: bytes) -> RecordDict:
+    """The ``context.state`` ``state_to_bytes`` kept."""
+    proto = ProtoRecordDict()
+    proto.ParseFromString(data)
+    return recorddict_from_proto(proto)

@@ -12,13 +12,30 @@ Errors, as the callers need them:
 - ``NodeUnknown``: HTTP 401: the SuperLink does not know this node (it restarted): register again.
 - ``SuperLinkUnreachable``: no connection, a timeout, or 502/503/504: try again later.
 - ``SuperLinkRefused``: any other HTTP error: the request itself was refused.
+- ``SuperLinkTLSError`` (a kind of unreachable): no TLS session: an untrusted
+  certificate, TLS against a plain-HTTP SuperLink, or ``--insecure`` against a
+  TLS one (found by trying a handshake when plain HTTP is cut off).
+
+A node with its own key (``--auth-supernode-private-key``) remembers the
+node id the SuperLink gave it (``NodeIdentity``). If the SuperLink refuses to
+activate it because that id still counts as online (the node's host lost
+power, and its last heartbeat has not expired yet), the node ends its own
+stale session (``DeactivateNode``, signed with the same key) and activates
+again: Flower's own node is refused until the old session expires.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -51,15 +68,22 @@ from flwr.supercore.run import Run
 from flwr.supernode.fleet_http_client import FleetHttpClient
 from flwr.supernode.node_auth_http_interceptor import NodeAuthHttpInterceptor
 
-from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkUnreachable
+from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
 from .wire import FlowerReply
 
-__all__ = ["FleetSession", "Pulled", "SuperLinkAddress"]
+__all__ = ["FleetSession", "NodeIdentity", "Pulled", "SuperLinkAddress", "speaks_tls"]
+
+log = logging.getLogger(__name__)
 
 OBJECT_POLL = 0.05
 """First wait for an object the SuperLink has not stored yet (flwr's 1 s default costs a second)."""
 OBJECT_PULL_LIMIT = 60.0
 """Longest time to wait for a message's objects."""
+
+REGISTRATION_DISABLED = 2001
+"""flwr's ``FLEET_SUPERNODE_REGISTRATION_DISABLED``: the SuperLink runs with ``--enable-supernode-auth``."""
+ACTIVATION_FAILED = 2004
+"""flwr's ``ApiErrorCode.FLEET_NODE_ACTIVATION_FAILED``: the key is not registered, or its node is still online."""
 
 T = TypeVar("T")
 
@@ -103,14 +127,69 @@ def _classify(exc: BaseException, what: str) -> FleetError:
             return SuperLinkUnreachable(text)
         return SuperLinkRefused(text)
     if isinstance(exc, httpx.TransportError):
-        return SuperLinkUnreachable(f"{what}: {type(exc).__name__}: {exc}")
+        text = f"{what}: {type(exc).__name__}: {exc}"
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return SuperLinkTLSError(f"{text}: the SuperLink's certificate is not signed by --root-certificates")
+        if "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc):
+            return SuperLinkTLSError(f"{text}: the SuperLink speaks plain HTTP (started with --insecure?)")
+        return SuperLinkUnreachable(text)
     return SuperLinkRefused(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _error_code(exc: FleetError) -> int | None:
+    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.HTTPStatusError) else None
+    if cause is None:
+        return None
+    error = FlowerError.from_json(cause.response.text)
+    return int(error.code) if error is not None else None
+
+
+def speaks_tls(address: str, timeout: float = 3.0) -> bool:
+    """Whether a TLS handshake (certificate not checked) succeeds at ``HOST:PORT``."""
+    host, _, port = address.rpartition(":")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host.strip("[]") or None),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class NodeIdentity:
+    """The node id a SuperLink gave one key, kept in a file so a restarted node can end its stale session."""
+
+    def __init__(self, folder: Path, superlink: str, public_key: bytes) -> None:
+        digest = hashlib.sha256(superlink.encode() + b"\0" + public_key).hexdigest()[:24]
+        self.path = folder / "flower-actors" / "nodes" / f"{digest}.json"
+        self.superlink = superlink
+
+    def load(self) -> int | None:
+        try:
+            return int(json.loads(self.path.read_text())["node_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, node_id: int) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            staged = self.path.with_suffix(f".{os.getpid()}.tmp")
+            staged.write_text(json.dumps({"node_id": node_id, "superlink": self.superlink}))
+            staged.replace(self.path)
+        except OSError as exc:  # only the stale-session shortcut is lost
+            log.warning("cannot keep the node id in %s: %s", self.path, exc)
 
 
 class FleetSession:
     """One node's connection to the Fleet API: its key, its node id, one HTTP client."""
 
-    def __init__(self, where: SuperLinkAddress, keys: tuple[Any, Any] | None = None) -> None:
+    def __init__(
+        self, where: SuperLinkAddress, keys: tuple[Any, Any] | None = None, identity_folder: Path | None = None
+    ) -> None:
         self.where = where
         if keys is None:
             keys = (where.private_key, where.private_key.public_key()) if where.private_key else generate_key_pairs()
@@ -118,6 +197,11 @@ class FleetSession:
         self.self_registered = where.private_key is None
         self.public_key = public_key_to_bytes(keys[1])
         self.node_id: int | None = None
+        self.identity = (
+            NodeIdentity(identity_folder, where.address, self.public_key)
+            if identity_folder is not None and not self.self_registered
+            else None
+        )
         roots = where.root_certificates if not where.insecure else None
         self.client = FleetHttpClient.from_server_address(
             where.address,
@@ -142,7 +226,7 @@ class FleetSession:
         except FleetError:
             raise
         except Exception as exc:
-            raise _classify(exc, what) from None
+            raise _classify(exc, what) from exc
 
     @property
     def node(self) -> Node:
@@ -152,21 +236,67 @@ class FleetSession:
 
     def join(self, heartbeat_interval: float) -> int:
         """Register (unless an operator registered the key) and activate; the node id."""
+        try:
+            node_id = self._join(heartbeat_interval)
+        except SuperLinkUnreachable as exc:
+            plain_cut_off = type(exc) is SuperLinkUnreachable and "RemoteProtocolError" in str(exc)
+            if self.where.insecure and plain_cut_off and speaks_tls(self.where.address):
+                raise SuperLinkTLSError(
+                    f"{exc}: the SuperLink speaks TLS; drop --insecure and pass --root-certificates"
+                ) from exc
+            raise
+        self.node_id = node_id
+        if self.identity is not None:
+            self.identity.save(node_id)
+        return node_id
+
+    def _join(self, heartbeat_interval: float) -> int:
         if self.self_registered:
             try:
                 self._call(
                     "RegisterNode", self.client.RegisterNode, RegisterNodeFleetRequest(public_key=self.public_key)
                 )
             except SuperLinkRefused as exc:
+                if _error_code(exc) == REGISTRATION_DISABLED:
+                    raise SuperLinkRefused(
+                        f"{exc}: pass --auth-supernode-private-key with a key the operator registered"
+                    ) from exc
                 if "already" not in str(exc).lower():  # re-joining with the same key after a 401
                     raise
+        try:
+            return self._activate(heartbeat_interval)
+        except SuperLinkRefused as exc:
+            if _error_code(exc) != ACTIVATION_FAILED or self.self_registered:
+                raise
+            return self._end_stale_session(heartbeat_interval, exc)
+
+    def _activate(self, heartbeat_interval: float) -> int:
         response = self._call(
             "ActivateNode",
             self.client.ActivateNode,
             ActivateNodeRequest(public_key=self.public_key, heartbeat_interval=heartbeat_interval),
         )
-        self.node_id = int(response.node_id)
-        return self.node_id
+        return int(response.node_id)
+
+    def _end_stale_session(self, heartbeat_interval: float, refusal: SuperLinkRefused) -> int:
+        """Activation refused: end the session this key's node id still has, then activate again."""
+        known = self.identity.load() if self.identity is not None else None
+        hint = (
+            f"{refusal}: is this node's public key registered (flwr supernode register KEY.pub)? "
+            "Or a node with this key is still online"
+        )
+        if known is None:
+            raise SuperLinkRefused(hint) from refusal
+        log.warning(
+            "node %s still counts as online (a previous run of this node that did not stop, "
+            "or another node using this key): ending that session and activating again",
+            known,
+        )
+        try:
+            self._call("DeactivateNode", self.client.DeactivateNode, DeactivateNodeRequest(node_id=known))
+        except (NodeUnknown, SuperLinkRefused) as exc:
+            raise SuperLinkRefused(f"{hint} (ending the session of node {known} failed: {exc})") from refusal
+        return self._activate(heartbeat_interval)
 
     def heartbeat(self, interval: float) -> bool:
         """Send one heartbeat; whether the SuperLink accepted it."""

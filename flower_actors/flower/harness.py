@@ -69,10 +69,13 @@ class _Program:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"{name}.log"
         self._log: IO[bytes] | None = None
+        self.log_start = 0
+        """Where the log of the latest start begins (a restart appends to the same file)."""
         self.seen: set[int] = set()
 
     def _start(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
             list(argv),
@@ -124,9 +127,12 @@ class _Program:
             self._log = None
         return killed
 
-    def log_text(self) -> str:
+    def log_text(self, latest: bool = False) -> str:
+        """The program's log (with ``latest``, only since its latest start)."""
         try:
-            return self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_start if latest else 0)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
 
@@ -140,44 +146,74 @@ def _bin(name: str) -> str:
 
 
 class SuperLinkProcess(_Program):
-    """``flower-superlink --insecure`` on 127.0.0.1, state in memory."""
+    """``flower-superlink`` on ``host`` (127.0.0.1), plain HTTP or TLS, state in memory or in ``database``.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    ``tls`` (a ``certs.ServerCertificate``) serves the Fleet, Control and
+    Runtime APIs over TLS; ``node_auth`` adds ``--enable-supernode-auth``
+    (nodes must be registered with ``FlwrCli.register``); ``prefix`` runs it
+    inside something (``ip netns exec HOST ...``), and then readiness is read
+    from its log alone.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        tls: Any = None,
+        node_auth: bool = False,
+        database: Path | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
         super().__init__(workdir, "superlink")
         self.port = port or free_port()
+        self.host = host
+        self.tls = tls
+        self.node_auth = node_auth
+        self.database = database
+        self.prefix = list(prefix)
         self.home = workdir / "superlink-home"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def argv(self) -> list[str]:
+        argv = [_bin("flower-superlink"), "--host", self.host, "--port", str(self.port)]
+        if self.tls is None:
+            argv.append("--insecure")
+        else:
+            argv += ["--ssl-ca-certfile", str(self.tls.ca), "--ssl-certfile", str(self.tls.certificate)]
+            argv += ["--ssl-keyfile", str(self.tls.key)]
+        if self.node_auth:
+            argv.append("--enable-supernode-auth")
+        if self.database is not None:
+            argv += ["--database", str(self.database)]
+        return [*self.prefix, *argv, "--disable-runtime-dependency-installation"]
 
     def start(self, timeout: float = 60.0) -> SuperLinkProcess:
         """Start it and wait until its HTTP port answers."""
-        argv = [
-            _bin("flower-superlink"),
-            "--insecure",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--disable-runtime-dependency-installation",
-        ]
-        self._start(argv, quiet_env(FLWR_HOME=str(self.home)))
+        self._start(self.argv(), quiet_env(FLWR_HOME=str(self.home)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"flower-superlink exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            if "Application startup complete" in self.log_text():
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                        self.processes()
-                        return self
+            if "Uvicorn running on" in self.log_text(latest=True) and self._answers():
+                self.processes()
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"flower-superlink did not start within {timeout} s:\n{self.log_text()[-2000:]}")
 
+    def _answers(self) -> bool:
+        if self.prefix:
+            return True  # another network namespace: its log line is all we can see
+        with socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET) as s:
+            return s.connect_ex((self.host, self.port)) == 0
+
     def restart(self) -> None:
-        """Stop it and start it again on the same port (in-memory state is gone: nodes get a 401)."""
+        """Stop it and start it again on the same port (without ``database``, nodes are unknown now: a 401)."""
         self.stop()
         self.start()
 
@@ -185,15 +221,34 @@ class SuperLinkProcess(_Program):
 class SuperNodeProcess(_Program):
     """A node program pointed at a SuperLink: ``flower-actors-supernode`` (ours) or ``flower-supernode``."""
 
-    def __init__(self, workdir: Path, superlink: str, *, flower: bool = False, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        superlink: str,
+        *,
+        flower: bool = False,
+        extra: Sequence[str] = (),
+        insecure: bool = True,
+        prefix: Sequence[str] = (),
+        home: Path | None = None,
+    ) -> None:
         super().__init__(workdir, "flower-supernode" if flower else "flower-actors-supernode")
         self.superlink = superlink
         self.flower = flower
         self.extra = list(extra)
-        self.home = workdir / f"{self.name}-home"
+        self.insecure = insecure
+        self.prefix = list(prefix)
+        self.home = home or workdir / f"{self.name}-home"
 
     def start(self, env: Mapping[str, str] | None = None) -> SuperNodeProcess:
-        argv = [_bin(self.name), "--insecure", "--superlink", self.superlink]
+        """Start it (again: a restart keeps ``home``, so the node finds its FABs and its node id)."""
+        argv = [
+            *self.prefix,
+            _bin(self.name),
+            *(["--insecure"] if self.insecure else []),
+            "--superlink",
+            self.superlink,
+        ]
         if self.flower:
             argv += ["--host", "127.0.0.1", "--port", str(free_port())]
         self._start(argv + self.extra, quiet_env(env, FLWR_HOME=str(self.home)))
@@ -202,8 +257,8 @@ class SuperNodeProcess(_Program):
     def processes(self) -> list[int]:
         """The program, what it started, and (ours) every process of its actor system's session."""
         found = super().processes()
-        match = re.search(r"processes in session (\d+)", self.log_text())
-        if found and match:
+        match = re.search(r"processes in session (\d+)", self.log_text(latest=True))
+        if found and match and not self.prefix:  # in a pid namespace the session id is not ours to read
             found += [p for p in session_processes(int(match.group(1))) if p not in found]
             self.seen.update(found)
         return found
@@ -212,7 +267,7 @@ class SuperNodeProcess(_Program):
         """Wait until the node says it joined (its start-up log line)."""
         marker = "SuperNode ID" if self.flower else "joined the SuperLink"
         deadline = time.monotonic() + timeout
-        while marker not in self.log_text():
+        while marker not in self.log_text(latest=True):
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
             if time.monotonic() > deadline:
@@ -223,17 +278,23 @@ class SuperNodeProcess(_Program):
 class FlwrCli:
     """The ``flwr`` command line pointed at one SuperLink (its own ``FLWR_HOME``)."""
 
-    def __init__(self, workdir: Path, superlink: str) -> None:
+    def __init__(
+        self, workdir: Path, superlink: str, *, root_certificates: Path | None = None, prefix: Sequence[str] = ()
+    ) -> None:
         self.home = workdir / "cli-home"
         self.home.mkdir(parents=True, exist_ok=True)
+        security = (
+            f"root-certificates = {json.dumps(str(root_certificates))}" if root_certificates else "insecure = true"
+        )
         (self.home / "config.toml").write_text(
-            f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "{superlink}"\ninsecure = true\n'
+            f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "{superlink}"\n{security}\n'
         )
         self.env = quiet_env(FLWR_HOME=str(self.home))
+        self.prefix = list(prefix)
 
     def _flwr(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [_bin("flwr"), *args],
+            [*self.prefix, _bin("flwr"), *args],
             env=self.env,
             capture_output=True,
             text=True,
@@ -287,3 +348,7 @@ class FlwrCli:
     def stop(self, run_id: int) -> None:
         """``flwr stop RUN``."""
         self._json("stop", str(run_id), "local")
+
+    def register(self, public_key: Path) -> int:
+        """``flwr supernode register KEY.pub``: the node id the SuperLink gave the key."""
+        return int(self._json("supernode", "register", str(public_key), "local")["node-id"])

@@ -30,12 +30,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
 from ..control import StopWorkload
-from ..errors import FabError, FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkUnreachable
+from ..errors import (
+    FabError,
+    FleetError,
+    NodeUnknown,
+    RunEnded,
+    SuperLinkRefused,
+    SuperLinkTLSError,
+    SuperLinkUnreachable,
+)
 from ..link.protocol import LinkError, PullTaskIns, PushTaskRes, TaskInsBatch, TaskResAck
-from ..messages import TaskIns, TaskRes, load_content
+from ..messages import TaskIns
 from ..runtime.actor_base import SafeActor
 from ..runtime.retry import Backoff
-from .codec import error_reply, exception_reason, tree_ids
+from .codec import exception_reason, tree_ids
 from .control import (
     GetLinkStatus,
     JoinSuperLink,
@@ -47,9 +55,11 @@ from .control import (
 from .fabs import FabStore
 from .fleet import FleetSession, Pulled, SuperLinkAddress
 from .heartbeat import Heartbeat
+from .journal import PendingJournal
+from .pushing import ReplyPusher
 from .reception import fetch_run, link_status, task_for
-from .runs import NODE_UNAVAILABLE, RunBook, error_code_for
-from .wire import FlowerIns, FlowerReply
+from .runs import NODE_UNAVAILABLE, RunBook
+from .wire import FlowerIns
 
 __all__ = ["SuperLinkLink"]
 
@@ -62,8 +72,6 @@ PULL_BURST_S = 0.25
 """Longest one pull request keeps pulling messages before it answers with what it has."""
 TICK = "tick"
 JOIN = "join"
-TTL_MARGIN_S = 1.0
-"""A ClientApp call must end this long before the message's TTL, or its reply is refused."""
 RUN_CHECK_S = 3.0
 """How often a run with no message in flight is asked about (``GetRun``: a 403 means it ended)."""
 NODE_ID = 0
@@ -88,7 +96,7 @@ class SuperLinkLink(SafeActor):
         self.held: tuple[Any, PullTaskIns, float] | None = None  # (sender, pull, answer-empty-at monotonic)
         self.pull_retry = PULL_RETRY_MIN
         self.ticking = False
-        self.outbox: list[tuple[str, FlowerReply]] = []  # error replies the SuperLink was unreachable for
+        self.pusher = ReplyPusher(self.book, lambda: self.session if self.online else None)
 
     # Joining and leaving.
 
@@ -102,11 +110,13 @@ class SuperLinkLink(SafeActor):
             where = SuperLinkAddress(
                 message.options.superlink, message.options.insecure, message.options.root_certificates, key
             )
-            self.session = FleetSession(where)
+            self.fabs = FabStore(Path(message.options.flwr_home) if message.options.flwr_home else None)
+            self.session = FleetSession(where, identity_folder=self.fabs.home)
+            if self.session.identity is not None:
+                self.book.journal = PendingJournal(self.session.identity.path.with_suffix(".pending"))
         except Exception as exc:
             self.send(sender, SuperLinkJoined(None, f"cannot set up the connection: {exception_reason(exc)}"))
             return
-        self.fabs = FabStore(Path(message.options.flwr_home) if message.options.flwr_home else None)
         self.book.node_config = dict(message.options.node_config)
         self.joiner, self.join_started, self.join_attempts = sender, time.monotonic(), 0
         self._try_join()
@@ -125,6 +135,9 @@ class SuperLinkLink(SafeActor):
         self.join_attempts += 1
         try:
             node_id = self.session.join(self.options.heartbeat_interval)
+        except SuperLinkTLSError as exc:
+            self._joined(None, f"no TLS session with the SuperLink at {self.options.superlink}: {exc}")
+            return
         except SuperLinkUnreachable as exc:
             if self._may_retry():
                 delay = self.join_backoff.failed()
@@ -149,6 +162,8 @@ class SuperLinkLink(SafeActor):
         else:
             self.heartbeat.rejoined(node_id)
         self._joined(node_id, None)
+        if self.joins == 1:
+            self._answer_leftovers()
         self._tick_soon(1.0)
 
     def _may_retry(self) -> bool:
@@ -213,7 +228,7 @@ class SuperLinkLink(SafeActor):
 
     def _answer_held(self, pull: bool = True, force: bool = False) -> None:
         """Pull for the held request (if ``pull``); answer it if anything came, if it is due, or if ``force``."""
-        self._flush_outbox()
+        self._flush()
         if self.held is None:
             return
         sender, request, until = self.held
@@ -268,9 +283,9 @@ class SuperLinkLink(SafeActor):
         except (FleetError, FabError) as exc:
             log.error("message %s of run %s could not be received: %s", pulled.message_id[:12], pulled.run_id, exc)
             self.book.received(pulled.message_id, pulled.run_id, pulled.message, 0)
-            self._push_error(pulled.message_id, NODE_UNAVAILABLE, f"the node could not receive the message: {exc}")
+            self._answer_error(pulled.message_id, f"the node could not receive the message: {exc}")
             return None
-        ins = FlowerIns(run=run, message_id=pulled.message_id, objects=objects)
+        ins = FlowerIns(run=run, message_id=pulled.message_id, objects=objects, state=self.book.states.get(run.run_id))
         self.book.received(pulled.message_id, pulled.run_id, pulled.message, ins.size)
         return task_for(pulled, ins, NODE_ID, self.options.task_deadline_s)
 
@@ -282,75 +297,38 @@ class SuperLinkLink(SafeActor):
             return
         for result in message.results:
             try:
-                self._push_result(result)
+                self.pusher.result(result)
             except SuperLinkUnreachable as exc:
                 self.send(sender, LinkError(message.request_id, str(exc)))
                 return
+            except NodeUnknown as exc:
+                self._rejoin(str(exc))
+                break
         self.send(sender, TaskResAck(message.request_id, time.time()))
         self._answer_held()
 
-    def _push_result(self, result: TaskRes) -> None:
-        pending = self.book.owes(result.ins_id)
-        if pending is None:
-            return  # answered already (a push retried), or its run ended
-        reply: Any = None
-        if result.error is None:
-            try:
-                reply = load_content(result.payload)
-            except Exception as exc:
-                reply = exc
-        if not isinstance(reply, FlowerReply):
-            error = result.error
-            if error is not None:
-                code, reason = error_code_for(error), f"{error.kind}: {error.message}"
-            else:
-                code, reason = 2, f"the run's client returned no Flower reply ({reply!r:.200})"
-            reply = error_reply(pending.message, code, reason)
-        self._push(result.ins_id, reply)
-
-    def _push_error(self, message_id: str, code: int, reason: str) -> None:
-        pending = self.book.owes(message_id)
-        if pending is None:
-            return
-        reply = error_reply(pending.message, code, reason)
+    def _answer_error(self, message_id: str, reason: str) -> None:
         try:
-            self._push(message_id, reply)
-        except SuperLinkUnreachable:
-            log.warning("the error reply to message %s waits: the SuperLink is unreachable", message_id[:12])
-            self.outbox.append((message_id, reply))
-
-    def _flush_outbox(self) -> None:
-        while self.outbox and self.online:
-            message_id, reply = self.outbox[0]
-            try:
-                self._push(message_id, reply)
-            except SuperLinkUnreachable:
-                return
-            self.outbox.pop(0)
-
-    def _push(self, message_id: str, reply: FlowerReply) -> None:
-        assert self.session is not None
-        try:
-            self.session.push(reply)
-        except RunEnded as exc:
-            dropped = self.book.run_ended(reply.run_id)
-            log.info(
-                "run %s ended: its reply to message %s was not stored (%s); %d dropped",
-                reply.run_id,
-                message_id[:12],
-                exc,
-                dropped,
-            )
-            return
+            self.pusher.error(message_id, NODE_UNAVAILABLE, reason)
         except NodeUnknown as exc:
             self._rejoin(str(exc))
+
+    def _flush(self) -> None:
+        try:
+            self.pusher.flush()
+        except NodeUnknown as exc:
+            self._rejoin(str(exc))
+
+    def _answer_leftovers(self) -> None:
+        """Answer what an earlier life of this node (same key, same node id) pulled and never answered."""
+        if self.book.journal is None:
             return
-        except SuperLinkUnreachable:
-            raise
-        except FleetError as exc:
-            self.book.refused += 1
-            log.error("the SuperLink refused the reply to message %s of run %s: %s", message_id[:12], reply.run_id, exc)
-        self.book.answered(message_id, reply.runtime_s, reply.error_code is not None)
+        leftovers = self.book.journal.leftovers()
+        if leftovers:
+            log.warning("%d message(s) pulled before this node restarted get a Node Unavailable reply", len(leftovers))
+        for leftover in leftovers:
+            self.book.received(leftover.message_id, leftover.run_id, leftover.message, 0)
+            self._answer_error(leftover.message_id, "the node restarted before it answered this message")
 
     # Timers and status.
 

@@ -11,10 +11,16 @@ the app's folder on ``sys.path`` and reuses ``sys.modules`` by name, and
 A ClientApp that raises gets an error reply (``CLIENT_APP_RAISED_EXCEPTION``,
 or ``LOAD_CLIENT_APP_EXCEPTION`` when it cannot be loaded), and the
 ``Context`` is kept, mutations and all, as Flower's node keeps it.
+
+After every message the state travels out with the reply (only when it
+changed) and the link keeps the latest; a WorkloadClient that starts for a
+run whose earlier process died (or was stopped idle) builds its ``Context``
+from it, so ``context.state`` survives the process, as in Flower's node.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -29,7 +35,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from ..apps import Client, WorkloadContext
 from ..messages import TaskIns
-from .codec import deflate, exception_reason, inflate
+from .codec import deflate, exception_reason, inflate, state_from_bytes, state_to_bytes
 from .wire import FlowerIns, FlowerReply, RunInfo
 
 __all__ = ["FLOWER_MESSAGE_TYPE", "FlowerRunClient"]
@@ -50,6 +56,8 @@ class FlowerRunClient(Client):
         self.run: RunInfo | None = None
         self.flower_context: Context | None = None
         self.messages = 0
+        self.state_sent: bytes | None = None
+        """``context.state`` as the link last got it."""
 
     def handle_flower(self, task: TaskIns) -> FlowerReply:
         """Run the ClientApp on the message ``task`` carries; the reply (an error reply if it raised)."""
@@ -57,23 +65,40 @@ class FlowerRunClient(Client):
         if not isinstance(ins, FlowerIns):
             raise TypeError(f"a {FLOWER_MESSAGE_TYPE!r} task carries a FlowerIns, got {type(ins).__name__}")
         message = inflate(ins)
-        context = self._context(ins.run)
+        context = self._context(ins.run, ins.state)
         TaskIdentity.run_id = ins.run.run_id
         TaskIdentity.node_id = ins.run.node_id
         TaskIdentity.task_id = random.getrandbits(63)
         started = time.monotonic()
         reply = self._call(message, context)
         self.messages += 1
-        return deflate(reply, runtime_s=time.monotonic() - started)
+        runtime_s = time.monotonic() - started
+        return dataclasses.replace(deflate(reply, runtime_s=runtime_s), state=self._state_changed(context))
 
-    def _context(self, run: RunInfo) -> Context:
+    def _state_changed(self, context: Context) -> bytes | None:
+        try:
+            state = state_to_bytes(context.state)
+        except Exception as exc:  # a state Flower cannot serialise stays in this process only
+            log.warning("run %s: context.state cannot be kept outside the process: %s", context.run_id, exc)
+            return None
+        if state == self.state_sent:
+            return None
+        self.state_sent = state
+        return state
+
+    def _context(self, run: RunInfo, kept: bytes | None) -> Context:
         if self.flower_context is None:
             self.run = run
+            state = RecordDict()
+            if kept:
+                state = state_from_bytes(kept)
+                self.state_sent = kept
+                log.info("run %s: Context state restored (%d bytes) in a fresh process", run.run_id, len(kept))
             self.flower_context = Context(
                 run_id=run.run_id,
                 node_id=run.node_id,
                 node_config=dict(run.node_config),
-                state=RecordDict(),
+                state=state,
                 run_config=dict(run.run_config),
                 series_id=run.series_id,
             )

@@ -63,6 +63,10 @@ class RunBook:
     """Seconds from pull to reply stored, minus the ClientApp's own time, per message (the recent ones)."""
     checked_at: dict[int, float] = field(default_factory=dict)
     """When each run was last seen running (a message pulled, or ``GetRun`` answered), monotonic."""
+    states: dict[int, bytes] = field(default_factory=dict)
+    """Each run's ``context.state`` as its latest reply left it (``codec.state_to_bytes``)."""
+    journal: Any = None
+    """A ``PendingJournal`` that keeps every pending message on disk (a node with its own key), or ``None``."""
     pulled: int = 0
     pushed: int = 0
     error_replies: int = 0
@@ -99,6 +103,8 @@ class RunBook:
         now = time.monotonic()
         self.pending[message_id] = Pending(run_id, message, now, size)
         self.checked_at[run_id] = now
+        if self.journal is not None:
+            self.journal.record(message_id, run_id, message)
 
     def owes(self, message_id: str) -> Pending | None:
         """The pending message ``message_id``, or ``None`` if it was answered already or its run ended."""
@@ -109,6 +115,7 @@ class RunBook:
         pending = self.pending.pop(message_id, None)
         if pending is None:
             return
+        self._forget([message_id])
         self.pushed += 1
         self.error_replies += error
         self.overheads.append(max(0.0, time.monotonic() - pending.pulled_at - runtime_s))
@@ -118,9 +125,11 @@ class RunBook:
         dropped = [mid for mid, p in self.pending.items() if p.run_id == run_id]
         for message_id in dropped:
             del self.pending[message_id]
+        self._forget(dropped)
         self.dropped_run_ended += len(dropped)
         self.runs.pop(run_id, None)
         self.checked_at.pop(run_id, None)
+        self.states.pop(run_id, None)
         if run_id not in self.ended:
             self.ended.add(run_id)
             self.stops_due.append(run_id)
@@ -138,4 +147,10 @@ class RunBook:
         lost = list(self.pending)
         for message_id in lost:
             del self.pending[message_id]
+        self._forget(lost)
         return lost
+
+    def _forget(self, message_ids: list[str]) -> None:
+        if self.journal is not None:
+            for message_id in message_ids:
+                self.journal.forget(message_id)

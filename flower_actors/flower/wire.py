@@ -44,6 +44,9 @@ class FlowerIns(ShortRepr):
     """The message's own object id (the deflated message omits it)."""
     objects: Mapping[str, bytes] = field(default_factory=dict)
     """Every object of the message's tree, by object id."""
+    state: bytes | None = None
+    """The run's ``context.state`` as its last reply left it (``codec.state_to_bytes``): a fresh
+    WorkloadClient of the run starts from it; one that holds its ``Context`` ignores it."""
 
     @property
     def size(self) -> int:
@@ -65,6 +68,8 @@ class FlowerReply(ShortRepr):
     """How long the ClientApp ran."""
     error_code: int | None = None
     """Set when the reply is an error reply (``flwr.common.constant.ErrorCode``)."""
+    state: bytes | None = None
+    """The run's ``context.state`` after this message, when it changed (the link keeps the latest)."""
 
     @property
     def size(self) -> int:

@@ -56,9 +56,19 @@ def test_a_raise_gets_an_error_reply_and_a_death_a_fresh_process(flower_node: Fl
     assert got[2]["count"] == 3 and got[2]["pid"] == got[0]["pid"]  # the raise kept the process and its state
     assert got[3]["error_code"] == CRASHED and "WorkloadClientDied" in got[3]["error_reason"]
     assert got[4]["pid"] != got[0]["pid"]  # the run goes on in a fresh WorkloadClient
-    assert got[4]["count"] == 1 and got[4]["state_run_id"] == run_id
+    assert got[4]["count"] == 4 and got[4]["state_run_id"] == run_id  # from the state round 3 left
+    assert got[4]["rounds"] == [1, 2, 3, 5] and got[4]["loaded_at"] != got[0]["loaded_at"]
     assert flower_node.status().deaths == 1
     assert flower_node.link_status().pending == 0
+
+
+def test_context_state_keeps_counting_across_os_exit(flower_node: FlowerNode, probe: Probe) -> None:
+    run_id = probe.launch(rounds=6, **{"exit-round": 3, "payload-kb": 16})
+    got = replies(probe.finish(run_id))
+    assert got[2]["error_code"] == CRASHED
+    assert [r.get("count") for r in got] == [1, 2, None, 3, 4, 5]  # the count the dead process made is gone
+    assert got[5]["rounds"] == [1, 2, 4, 5, 6]
+    assert len({got[0]["pid"], got[3]["pid"]}) == 2 and got[3]["pid"] == got[5]["pid"]
 
 
 def test_flwr_stop_stops_the_runs_workload_client(flower_node: FlowerNode, probe: Probe, cli: FlwrCli) -> None:

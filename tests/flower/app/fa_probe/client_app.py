@@ -29,6 +29,11 @@ def train(msg: Message, context: Context) -> Message:
         raise ZeroDivisionError(f"probe raised in round {rnd}")
     if rnd == int(context.run_config["die-round"]):
         os.kill(os.getpid(), signal.SIGKILL)
+    if rnd == int(context.run_config["exit-round"]):
+        os._exit(3)
+    hang = float(context.run_config["hang-round-s"])
+    if hang and rnd == int(context.run_config["hang-round"]):
+        time.sleep(hang)
     time.sleep(float(context.run_config["work-s"]))
     arrays = msg.content.array_records.get("arrays")
     total = float(sum(float(a.numpy().sum()) for a in arrays.values())) if arrays else 0.0

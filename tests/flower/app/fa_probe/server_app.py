@@ -17,9 +17,9 @@ def main(grid: Grid, context: Context) -> None:
     started = time.time()
     deadline = started + float(cfg["timeout-s"])
     nodes: list[int] = []
-    while not nodes and time.time() < deadline:
-        nodes = list(grid.get_node_ids())
-        if not nodes:
+    while len(nodes) < int(cfg["min-nodes"]) and time.time() < deadline:
+        nodes = sorted(grid.get_node_ids())
+        if len(nodes) < int(cfg["min-nodes"]):
             time.sleep(0.5)
     record = {"run_id": context.run_id, "started": started, "nodes": nodes, "rounds": [], "failures": []}
     payload = np.arange(int(cfg["payload-kb"]) * 128, dtype=np.float64)  # 8 bytes each: payload-kb KiB
