@@ -13,7 +13,7 @@ from collections.abc import Callable
 from . import __version__
 from .flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
 from .local import exit_on_sigterm
-from .runtime.proc import cpu_ms, memory_kb, pss_kb, read_stat, session_processes
+from .runtime.proc import cpu_ms, memory_kb, process_alive, pss_kb, read_stat, session_processes
 from .runtime.system import SYSTEM_BASE
 from .stats import forward_gaps, forward_latencies, percentile, result_latencies, summary
 from .trace import Replay, TraceItem, TraceSpec, fed_trace, lower_bound, replay, trace_start
@@ -38,6 +38,7 @@ __all__ = [
     "memory_kb",
     "percentile",
     "positive",
+    "process_alive",
     "pss_kb",
     "read_stat",
     "replay",

@@ -21,6 +21,7 @@ from flower_actors.tools import (
 )
 
 from .flower import flower
+from .flower_soak import flower_soak
 from .systems import RunResult, run_ours, run_raw_processes, run_thread_pool
 from .work import Job, Record, calibrate_spin
 
@@ -283,4 +284,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Row]]] = {
     "memory": memory,
     "scale": scale,
     "flower": flower,
+    "flower-soak": flower_soak,
 }
+FLOWER_SCENARIOS = ("flower", "flower-soak")
+"""Run only when named: they need the ``flower`` extra and start real SuperLinks."""

@@ -26,19 +26,13 @@ again: Flower's own node is refused until the old session expires.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import socket
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from flwr.common.serde import fab_from_proto, run_from_proto
 from flwr.proto.fab_pb2 import GetFabRequest  # pylint: disable=E0611
@@ -60,7 +54,6 @@ from flwr.proto.message_pb2 import (  # pylint: disable=E0611
 from flwr.proto.message_pb2 import Message as ProtoMessage  # pylint: disable=E0611
 from flwr.proto.node_pb2 import Node  # pylint: disable=E0611
 from flwr.proto.run_pb2 import GetRunRequest  # pylint: disable=E0611
-from flwr.supercore.error import FlowerError
 from flwr.supercore.fab import Fab
 from flwr.supercore.interceptors.http.runtime_version import RuntimeVersionHttpInterceptor
 from flwr.supercore.primitives.asymmetric import generate_key_pairs, public_key_to_bytes
@@ -68,10 +61,12 @@ from flwr.supercore.run import Run
 from flwr.supernode.fleet_http_client import FleetHttpClient
 from flwr.supernode.node_auth_http_interceptor import NodeAuthHttpInterceptor
 
-from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
+from ..errors import FleetError, NodeUnknown, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
+from .fleet_errors import classify, error_code, speaks_tls
+from .identity import NodeIdentity
 from .wire import FlowerReply
 
-__all__ = ["FleetSession", "NodeIdentity", "Pulled", "SuperLinkAddress", "speaks_tls"]
+__all__ = ["FleetSession", "Pulled", "SuperLinkAddress"]
 
 log = logging.getLogger(__name__)
 
@@ -111,77 +106,6 @@ class Pulled:
     ttl: float
     created_at: float
     """Unix time the message was created."""
-
-
-def _classify(exc: BaseException, what: str) -> FleetError:
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        error = FlowerError.from_json(exc.response.text)
-        detail = f"[code {error.code}] {error.message}" if error is not None else exc.response.text[:200]
-        text = f"{what}: HTTP {status} {detail}".rstrip()
-        if status == httpx.codes.FORBIDDEN:
-            return RunEnded(text)
-        if status == httpx.codes.UNAUTHORIZED:
-            return NodeUnknown(text)
-        if status in (502, 503, 504):
-            return SuperLinkUnreachable(text)
-        return SuperLinkRefused(text)
-    if isinstance(exc, httpx.TransportError):
-        text = f"{what}: {type(exc).__name__}: {exc}"
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            return SuperLinkTLSError(f"{text}: the SuperLink's certificate is not signed by --root-certificates")
-        if "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc):
-            return SuperLinkTLSError(f"{text}: the SuperLink speaks plain HTTP (started with --insecure?)")
-        return SuperLinkUnreachable(text)
-    return SuperLinkRefused(f"{what}: {type(exc).__name__}: {exc}")
-
-
-def _error_code(exc: FleetError) -> int | None:
-    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.HTTPStatusError) else None
-    if cause is None:
-        return None
-    error = FlowerError.from_json(cause.response.text)
-    return int(error.code) if error is not None else None
-
-
-def speaks_tls(address: str, timeout: float = 3.0) -> bool:
-    """Whether a TLS handshake (certificate not checked) succeeds at ``HOST:PORT``."""
-    host, _, port = address.rpartition(":")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=host.strip("[]") or None),
-        ):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-class NodeIdentity:
-    """The node id a SuperLink gave one key, kept in a file so a restarted node can end its stale session."""
-
-    def __init__(self, folder: Path, superlink: str, public_key: bytes) -> None:
-        digest = hashlib.sha256(superlink.encode() + b"\0" + public_key).hexdigest()[:24]
-        self.path = folder / "flower-actors" / "nodes" / f"{digest}.json"
-        self.superlink = superlink
-
-    def load(self) -> int | None:
-        try:
-            return int(json.loads(self.path.read_text())["node_id"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def save(self, node_id: int) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            staged = self.path.with_suffix(f".{os.getpid()}.tmp")
-            staged.write_text(json.dumps({"node_id": node_id, "superlink": self.superlink}))
-            staged.replace(self.path)
-        except OSError as exc:  # only the stale-session shortcut is lost
-            log.warning("cannot keep the node id in %s: %s", self.path, exc)
 
 
 class FleetSession:
@@ -226,7 +150,7 @@ class FleetSession:
         except FleetError:
             raise
         except Exception as exc:
-            raise _classify(exc, what) from exc
+            raise classify(exc, what) from exc
 
     @property
     def node(self) -> Node:
@@ -257,7 +181,7 @@ class FleetSession:
                     "RegisterNode", self.client.RegisterNode, RegisterNodeFleetRequest(public_key=self.public_key)
                 )
             except SuperLinkRefused as exc:
-                if _error_code(exc) == REGISTRATION_DISABLED:
+                if error_code(exc) == REGISTRATION_DISABLED:
                     raise SuperLinkRefused(
                         f"{exc}: pass --auth-supernode-private-key with a key the operator registered"
                     ) from exc
@@ -266,7 +190,7 @@ class FleetSession:
         try:
             return self._activate(heartbeat_interval)
         except SuperLinkRefused as exc:
-            if _error_code(exc) != ACTIVATION_FAILED or self.self_registered:
+            if error_code(exc) != ACTIVATION_FAILED or self.self_registered:
                 raise
             return self._end_stale_session(heartbeat_interval, exc)
 

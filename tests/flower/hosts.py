@@ -94,7 +94,8 @@ class NetworkHosts:
 
     def run(self, host: int, *argv: str) -> subprocess.CompletedProcess[str]:
         """A short command in ``host``'s network namespace (``ss``, ``ip``)."""
-        return subprocess.run(["ip", "netns", "exec", self.names[host], *argv], capture_output=True, text=True, timeout=30)
+        argv = ("ip", "netns", "exec", self.names[host], *argv)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
     def pids(self, host: int) -> list[int]:
         done = _ip("netns", "pids", self.names[host], check=False)

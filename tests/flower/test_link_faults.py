@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from flower_actors.flower.control import LinkOptions
@@ -20,7 +21,7 @@ def counts(record: dict) -> list[int | None]:
     return [entry["replies"][0].get("count") for entry in record["rounds"]]
 
 
-def start_node(superlink: SuperLinkProcess, home: Path, **link: object) -> FlowerNode:
+def start_node(superlink: SuperLinkProcess, home: Path, **link: object) -> AbstractContextManager[FlowerNode]:
     options = LinkOptions(superlink=superlink.address, insecure=True, flwr_home=str(home), **link)  # type: ignore[arg-type]
     return run_flower_node(FlowerNodeConfig(link=options, warm_pool=1))
 
