@@ -24,7 +24,7 @@ MAIN_METRIC = {
     "memory": ("pss_per_client_mb", "PSS MB per client; LeadClient PSS MB; start-up cost per client"),
     "scale": ("live_workloads", "workloads answered"),
     "flower": ("makespan_s", "wall s; ServerApp s; node CPU s; node peak PSS MB (ours / flower-supernode)"),
-    "flower-soak": ("passed", "checks; replies by error code; long-lived PSS first -> last quarter"),
+    "flower-soak": ("passed", "checks; replies by error code; long-lived USS first -> last quarter"),
 }
 
 
@@ -53,7 +53,7 @@ def _cell(row: Row) -> str:
         verdict = "PASS" if row["passed"] else "FAIL: " + ", ".join(failed)
         return (
             f"{verdict}; {row['runs']} runs x {row['rounds']} rounds, replies {row['replies_by_code']}, "
-            f"PSS {row['pss_first_quarter_mb']} -> {row['pss_last_quarter_mb']} MB"
+            f"USS {row['uss_first_quarter_mb']} -> {row['uss_last_quarter_mb']} MB"
         )
     if scenario == "overhead":
         return f"{row['tasks_per_s']} (x{row['ratio_to_raw']} of raw)"

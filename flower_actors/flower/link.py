@@ -285,6 +285,7 @@ class SuperLinkLink(SafeActor):
             self.book.received(pulled.message_id, pulled.run_id, pulled.message, 0)
             self._answer_error(pulled.message_id, f"the node could not receive the message: {exc}")
             return None
+        log.debug("message %s of run %s received (%d objects)", pulled.message_id[:12], pulled.run_id, len(objects))
         ins = FlowerIns(run=run, message_id=pulled.message_id, objects=objects, state=self.book.states.get(run.run_id))
         self.book.received(pulled.message_id, pulled.run_id, pulled.message, ins.size)
         return task_for(pulled, ins, NODE_ID, self.options.task_deadline_s)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 LONG_HANDLER = 0.005
 """A WorkloadClient whose handler has run longer than this gets its next tasks when it reports, not now:
 a message to a process inside a handler holds one of the LeadClient's 20 transmit slots until it ends."""
+STALL_S = 1.0
+"""Tasks sent this long ago that an idle process has not started are sent again (see ``Dispatch.stalled``)."""
 
 
 class Dispatch:
@@ -149,6 +151,39 @@ class Dispatch:
             workload.last_active = time.monotonic()
             decisions += self.feed(workload)
         return decisions + self.unpark()
+
+    def stalled(self, now: float) -> list[Decision]:
+        """Send again the tasks a process should have started ``STALL_S`` ago but has not.
+
+        Measured on a real SuperLink (``bench flower-soak``): about one soak in
+        four, a ``RunTasks`` to a WorkloadClient that had just started for a
+        restarted or new workload did not reach it until the LeadClient sent
+        that process something else, 120 s later in a soak; the task board showed
+        the process idle with the task counted as sent. The process drops a
+        copy it already has, so a resend is safe; a process inside a handler is
+        never "idle" on the board.
+        """
+        decisions: list[Decision] = []
+        for workload in list(self.table):
+            process = workload.process
+            if not workload.running or workload.phase is not Phase.LIVE or process is None:
+                continue
+            state = self.pool.board_state(workload)
+            if state is None or state[2] < state[0] or now - workload.fed_at < STALL_S:
+                continue  # no board, in a handler, or fed only just now
+            stuck = tuple(task for seq, task in sorted(workload.running.values(), key=lambda e: e[0]) if seq > state[2])
+            if not stuck:
+                continue
+            log.warning(
+                "workload %r: %d task(s) sent %.1f s ago not started by its idle process (pid %s): sent again",
+                workload.workload_id,
+                len(stuck),
+                now - workload.fed_at,
+                process.pid,
+            )
+            workload.fed_at = now
+            decisions.append(Send(process.address, RunTasks(stuck)))
+        return decisions
 
     def idle(self, now: float) -> list[Decision]:
         """Stop WorkloadClients idle longer than ``idle_timeout_s``."""

@@ -262,6 +262,7 @@ class LeadClient(SafeActor):
                 log.warning("node %r: a WorkloadClient ended without notice", self.config.node_id)
                 self._do(self.supervision.process_ended(address, time.monotonic()))
             self._do(self.dispatch.idle(time.monotonic()))
+            self._do(self.dispatch.stalled(time.time()))
             self._pull_if_paused()
             self._do([w.Spawn()] if self.pool.needs_refill() else [])  # refills once a pause after deaths is over
         self._do([w.Later(HOUSEKEEPING_PERIOD, w.Job.HOUSEKEEPING)])

@@ -27,6 +27,7 @@ from ..apps import WorkloadContext, load_app
 from ..errors import AppLoadError, ErrorKind, UnknownMessageType
 from ..messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
+from ..runtime.recent_ids import RecentIds
 from ..runtime.thespian_compat import pending_transmits
 from . import task_board
 from .spill import SpillWriter
@@ -51,6 +52,8 @@ DRAIN_LIMIT = 0.1
 """Longest a WorkloadClient waits for earlier results to leave its process before starting a task that
 may run long (the FED's goal 4: a result goes back as soon as it exists, not after the next handler)."""
 SLICE_BYTES = 16 * 1024 * 1024
+RECEIVED_WINDOW = 4096
+"""How many received task ids a WorkloadClient remembers to drop a resent copy (far above ``routing.WINDOW``)."""
 """Result bytes after which a slice ends, so one message of results stays far below the transport's frame limit."""
 MAX_MESSAGE_TYPES = 1024
 """Message types whose last duration a WorkloadClient remembers (to tell short tasks from long ones)."""
@@ -97,6 +100,7 @@ class WorkloadClient(SafeActor):
         self.spill: SpillWriter | None = None
         self.short_types: dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
         self.draining_since: float | None = None  # monotonic: waiting for results to leave since
+        self.received = RecentIds(RECEIVED_WINDOW)  # ids of the tasks received, to drop a resent copy
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
@@ -112,7 +116,7 @@ class WorkloadClient(SafeActor):
         self.start = message
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
-        self.waiting.extend(message.tasks)
+        self.waiting.extend(self._new(message.tasks))
         if self.prewarmed:  # its pid is known already
             self._load_app(message)
             self._slice()
@@ -136,8 +140,15 @@ class WorkloadClient(SafeActor):
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
 
     def receive_RunTasks(self, message: RunTasks, sender: ActorAddress) -> None:
-        self.waiting.extend(message.tasks)
+        self.waiting.extend(self._new(message.tasks))
         self._slice()
+
+    def _new(self, tasks: tuple[TaskIns, ...]) -> list[TaskIns]:
+        """The tasks not received before: the LeadClient sends again what seems stuck on the way."""
+        fresh = [task for task in tasks if self.received.add(task.task_id)]
+        if len(fresh) < len(tasks):
+            log.info("dropped %d task(s) received twice (sent again by the LeadClient)", len(tasks) - len(fresh))
+        return fresh
 
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
         if message.payload is _CONTINUE:

@@ -88,14 +88,20 @@ def session_processes(session_id: int) -> list[int]:
 
 
 def memory_kb(pid: int) -> dict[str, int]:
-    """``{"rss_kb": ..., "pss_kb": ...}`` of ``pid`` (0 where unknown), from ``smaps_rollup``."""
-    out = {"rss_kb": 0, "pss_kb": 0}
+    """``{"rss_kb", "pss_kb", "uss_kb"}`` of ``pid`` (0 where unknown), from ``smaps_rollup``.
+
+    USS (private pages) is what a leak grows; PSS also moves when processes
+    sharing pages with ``pid`` start or end.
+    """
+    out = {"rss_kb": 0, "pss_kb": 0, "uss_kb": 0}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
                 name = line.partition(":")[0]
                 if name in ("Rss", "Pss"):
                     out[f"{name.lower()}_kb"] = int(line.split()[1])
+                elif name in ("Private_Clean", "Private_Dirty"):
+                    out["uss_kb"] += int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return out

@@ -19,6 +19,7 @@ def main(grid: Grid, context: Context) -> None:
             time.sleep(0.5)
     totals = {"sent": 0, "answered": 0, "twice": 0, "unanswered": 0}
     codes: dict[str, int] = {}
+    missing: list[str] = []
     for rnd in range(1, int(cfg["rounds"]) + 1):
         messages = [
             Message(RecordDict({"config": ConfigRecord({"round": rnd, "i": i})}), dst_node_id=n, message_type="train")
@@ -28,7 +29,7 @@ def main(grid: Grid, context: Context) -> None:
         ids = set(grid.push_messages(messages))
         totals["sent"] += len(ids)
         seen: dict[str, int] = {}
-        deadline = time.time() + 300
+        deadline = time.time() + float(cfg["round-timeout-s"])
         while len(seen) < len(ids) and time.time() < deadline:
             for reply in grid.pull_messages([i for i in ids if i not in seen]):
                 key = reply.metadata.reply_to_message_id
@@ -39,7 +40,8 @@ def main(grid: Grid, context: Context) -> None:
         totals["answered"] += sum(1 for i in ids if seen.get(i))
         totals["twice"] += sum(1 for i in ids if seen.get(i, 0) > 1)
         totals["unanswered"] += sum(1 for i in ids if not seen.get(i))
-    record = {"run_id": context.run_id, **totals, "codes": codes}
+        missing.extend(i for i in ids if not seen.get(i))
+    record = {"run_id": context.run_id, **totals, "codes": codes, "missing": missing}
     if cfg["out"]:
         with open(str(cfg["out"]), "w", encoding="utf-8") as out:
             json.dump(record, out)
