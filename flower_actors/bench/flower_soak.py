@@ -48,6 +48,11 @@ def _memory_growth(samples: list[dict[int, int]]) -> tuple[int, int]:
     return sum(totals[:quarter]) // quarter, sum(totals[-quarter:]) // quarter
 
 
+def _notable(line: str) -> bool:
+    """A node log line the soak reports: an error, or a task the LeadClient had to send again."""
+    return " ERROR " in line or "sent again" in line
+
+
 def _soak(workdir: Path, runs: int, rounds: int, per_round: int) -> dict[str, Any]:
     """Start a SuperLink and our node, soak them, stop the node with SIGTERM: what was seen."""
     superlink = SuperLinkProcess(workdir / "superlink").start()
@@ -90,7 +95,7 @@ def _soak(workdir: Path, runs: int, rounds: int, per_round: int) -> dict[str, An
             "status": status,
             "left": [p for p in pids if process_alive(p)],
             "answered": re.findall(ANSWERED, node.log_text()),
-            "error_lines": [line[:300] for line in node.log_text().splitlines() if " ERROR " in line or "sent again" in line],
+            "error_lines": [line[:300] for line in node.log_text().splitlines() if _notable(line)],
         }
     finally:
         node.stop()
