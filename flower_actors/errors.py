@@ -122,7 +122,11 @@ class ErrorKind(enum.StrEnum):
 
 
 class FleetError(FlowerActorsError):
-    """A Fleet API call to a Flower SuperLink failed."""
+    """A Fleet API call to a Flower SuperLink failed; ``code`` is Flower's ``ApiErrorCode`` when it sent one."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RunEnded(FleetError):

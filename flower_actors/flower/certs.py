@@ -59,12 +59,12 @@ def _name(common_name: str):  # type: ignore[no-untyped-def]
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _write_key(key, path: Path) -> None:  # type: ignore[no-untyped-def]
+def _write_key(key, path: Path, openssh: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """An unencrypted private key, readable by its owner only (PKCS8 PEM, or OpenSSH for node keys)."""
     from cryptography.hazmat.primitives import serialization
 
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    form = serialization.PrivateFormat.OpenSSH if openssh else serialization.PrivateFormat.PKCS8
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption()))
     path.chmod(0o600)
 
 
@@ -155,10 +155,7 @@ def make_node_key(folder: Path, name: str = "node") -> NodeKey:
     folder.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP384R1())
     node = NodeKey(folder / name, folder / f"{name}.pub")
-    node.private_key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
-    )
-    node.private_key.chmod(0o600)
+    _write_key(key, node.private_key, openssh=True)
     node.public_key.write_bytes(
         key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )

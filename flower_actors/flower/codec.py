@@ -66,7 +66,6 @@ def deflate(reply: Message, runtime_s: float = 0.0) -> FlowerReply:
         run_id=reply.metadata.run_id,
         runtime_s=runtime_s,
         error_code=int(reply.error.code) if reply.has_error() else None,
-        reply_to=reply.metadata.reply_to_message_id,
     )
 
 

@@ -62,7 +62,7 @@ from flwr.supernode.fleet_http_client import FleetHttpClient
 from flwr.supernode.node_auth_http_interceptor import NodeAuthHttpInterceptor
 
 from ..errors import FleetError, NodeUnknown, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
-from .fleet_errors import classify, error_code, speaks_tls
+from .fleet_errors import classify, speaks_tls
 from .identity import NodeIdentity
 from .wire import FlowerReply
 
@@ -150,7 +150,7 @@ class FleetSession:
         except FleetError:
             raise
         except Exception as exc:
-            raise classify(exc, what) from exc
+            raise classify(exc, what) from None
 
     @property
     def node(self) -> Node:
@@ -181,7 +181,7 @@ class FleetSession:
                     "RegisterNode", self.client.RegisterNode, RegisterNodeFleetRequest(public_key=self.public_key)
                 )
             except SuperLinkRefused as exc:
-                if error_code(exc) == REGISTRATION_DISABLED:
+                if exc.code == REGISTRATION_DISABLED:
                     raise SuperLinkRefused(
                         f"{exc}: pass --auth-supernode-private-key with a key the operator registered"
                     ) from exc
@@ -190,7 +190,7 @@ class FleetSession:
         try:
             return self._activate(heartbeat_interval)
         except SuperLinkRefused as exc:
-            if error_code(exc) != ACTIVATION_FAILED or self.self_registered:
+            if exc.code != ACTIVATION_FAILED or self.self_registered:
                 raise
             return self._end_stale_session(heartbeat_interval, exc)
 

@@ -10,22 +10,24 @@ from flwr.supercore.error import FlowerError
 
 from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
 
-__all__ = ["classify", "error_code", "speaks_tls"]
+__all__ = ["classify", "speaks_tls"]
 
 
 def classify(exc: BaseException, what: str) -> FleetError:
+    """The ``FleetError`` kind a failed call ``what`` stands for (with Flower's error code, if any)."""
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         error = FlowerError.from_json(exc.response.text)
         detail = f"[code {error.code}] {error.message}" if error is not None else exc.response.text[:200]
         text = f"{what}: HTTP {status} {detail}".rstrip()
+        code = int(error.code) if error is not None else None
         if status == httpx.codes.FORBIDDEN:
-            return RunEnded(text)
+            return RunEnded(text, code)
         if status == httpx.codes.UNAUTHORIZED:
-            return NodeUnknown(text)
+            return NodeUnknown(text, code)
         if status in (502, 503, 504):
-            return SuperLinkUnreachable(text)
-        return SuperLinkRefused(text)
+            return SuperLinkUnreachable(text, code)
+        return SuperLinkRefused(text, code)
     if isinstance(exc, httpx.TransportError):
         text = f"{what}: {type(exc).__name__}: {exc}"
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
@@ -34,14 +36,6 @@ def classify(exc: BaseException, what: str) -> FleetError:
             return SuperLinkTLSError(f"{text}: the SuperLink speaks plain HTTP (started with --insecure?)")
         return SuperLinkUnreachable(text)
     return SuperLinkRefused(f"{what}: {type(exc).__name__}: {exc}")
-
-
-def error_code(exc: FleetError) -> int | None:
-    cause = exc.__cause__ if isinstance(exc.__cause__, httpx.HTTPStatusError) else None
-    if cause is None:
-        return None
-    error = FlowerError.from_json(cause.response.text)
-    return int(error.code) if error is not None else None
 
 
 def speaks_tls(address: str, timeout: float = 3.0) -> bool:

@@ -21,6 +21,11 @@ class NodeIdentity:
         self.path = folder / "flower-actors" / "nodes" / f"{digest}.json"
         self.superlink = superlink
 
+    @property
+    def pending_folder(self) -> Path:
+        """Where this node's ``PendingJournal`` lives (beside its id, per SuperLink and key)."""
+        return self.path.with_suffix(".pending")
+
     def load(self) -> int | None:
         try:
             return int(json.loads(self.path.read_text())["node_id"])

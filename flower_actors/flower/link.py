@@ -113,7 +113,7 @@ class SuperLinkLink(SafeActor):
             self.fabs = FabStore(Path(message.options.flwr_home) if message.options.flwr_home else None)
             self.session = FleetSession(where, identity_folder=self.fabs.home)
             if self.session.identity is not None:
-                self.book.journal = PendingJournal(self.session.identity.path.with_suffix(".pending"))
+                self.book.journal = PendingJournal(self.session.identity.pending_folder)
         except Exception as exc:
             self.send(sender, SuperLinkJoined(None, f"cannot set up the connection: {exception_reason(exc)}"))
             return

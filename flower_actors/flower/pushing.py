@@ -46,13 +46,6 @@ class ReplyPusher:
                 reply = load_content(result.payload)
             except Exception as exc:
                 reply = exc
-        if isinstance(reply, FlowerReply) and reply.reply_to != result.ins_id:
-            log.error(
-                "the result of task %s carries a reply to message %s: the task gets an error reply instead",
-                result.ins_id[:12],
-                reply.reply_to[:12],
-            )
-            reply = ValueError(f"the run's client answered message {reply.reply_to[:12]} for this one")
         if isinstance(reply, FlowerReply) and reply.state is not None:
             self.book.states[pending.run_id] = reply.state
         if not isinstance(reply, FlowerReply):

@@ -70,8 +70,6 @@ class FlowerReply(ShortRepr):
     """Set when the reply is an error reply (``flwr.common.constant.ErrorCode``)."""
     state: bytes | None = None
     """The run's ``context.state`` after this message, when it changed (the link keeps the latest)."""
-    reply_to: str = ""
-    """The id of the message this replies to (the link checks it against the task it answers)."""
 
     @property
     def size(self) -> int:
