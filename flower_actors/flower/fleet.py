@@ -258,13 +258,18 @@ class FleetSession:
         return fab_from_proto(response.fab)
 
     def pull_objects(self, run_id: int, object_ids: list[str]) -> dict[str, bytes]:
-        """Every object of ``object_ids``, waiting (from ``OBJECT_POLL`` s, doubling) for those not stored yet."""
+        """Every object of ``object_ids``, waiting (from ``OBJECT_POLL`` s, doubling) for those not stored yet.
+
+        The message is already marked delivered: a call the network cuts off
+        is tried again within ``OBJECT_PULL_LIMIT`` rather than giving it up.
+        """
         objects: dict[str, bytes] = {}
         started = time.monotonic()
         for object_id in object_ids:
             delay = OBJECT_POLL
             while True:
-                response = self._call(
+                response = self._patient(
+                    started,
                     "PullObject",
                     self.client.PullObject,
                     PullObjectRequest(node=self.node, run_id=run_id, object_id=object_id),
@@ -281,11 +286,28 @@ class FleetSession:
         return objects
 
     def confirm(self, run_id: int, message_id: str) -> None:
-        self._call(
+        self._patient(
+            time.monotonic(),
             "ConfirmMessageReceived",
             self.client.ConfirmMessageReceived,
             ConfirmMessageReceivedRequest(node=self.node, run_id=run_id, message_object_id=message_id),
         )
+
+    def _patient(self, started: float, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``_call``, tried again (from ``OBJECT_POLL`` s, doubling to 1 s) while the SuperLink is
+        unreachable, until ``OBJECT_PULL_LIMIT`` s after ``started``."""
+        delay = OBJECT_POLL
+        while True:
+            try:
+                return self._call(what, fn, *args)
+            except SuperLinkTLSError:
+                raise
+            except SuperLinkUnreachable as exc:
+                if time.monotonic() - started > OBJECT_PULL_LIMIT:
+                    raise
+                log.warning("%s; trying again in %.2f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def push(self, reply: FlowerReply) -> int:
         """``PushMessages`` then ``PushObject`` for only the objects the SuperLink asks for; how many it asked.
