@@ -180,3 +180,22 @@ class NodeConfig:
     def workload_specs(self) -> dict[WorkloadId, AppSpec]:
         """The per-workload apps, normalised."""
         return cast(dict[WorkloadId, AppSpec], dict(self.workload_apps))
+
+    def describe(self) -> str:
+        """One line of what the node does: mode, apps, limits (the LeadClient logs it at start)."""
+        mode = (
+            f"long-poll (wait {self.long_poll_wait:g} s)" if self.long_poll else f"pull every {self.poll_interval:g} s"
+        )
+        default = self.default_app
+        apps = f"app {default.ref}" if default else "no default app"
+        if self.workload_apps:
+            apps += f", {len(self.workload_apps)} workload app(s)"
+        limits = [
+            f"max {self.max_workloads} workloads" if self.max_workloads else "workloads unlimited",
+            f"warm pool {self.warm_pool}",
+            f"max in flight {self.max_in_flight}",
+            f"task deadline {self.task_deadline_s:g} s" if self.task_deadline_s else "no task deadline",
+        ]
+        if self.idle_timeout_s:
+            limits.append(f"idle timeout {self.idle_timeout_s:g} s")
+        return f"{mode}; {apps}; {', '.join(limits)}"

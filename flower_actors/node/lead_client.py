@@ -106,7 +106,7 @@ class LeadClient(SafeActor):
             self._pull()
             if not config.long_poll:
                 self._arm_tick()
-            log.info("node %r started (%s)", config.node_id, "long-poll" if config.long_poll else "periodic")
+            log.info("node %r started: %s", config.node_id, config.describe())
         node_id, next_pull = (config.node_id, self.schedule.next_pull_at) if self.started else ("", None)
         self.send(sender, control.LeadClientStarted(node_id, os.getpid(), os.getsid(0), next_pull or 0.0, error))
 

@@ -27,6 +27,7 @@ from ..apps import WorkloadContext, load_app
 from ..errors import AppLoadError, ErrorKind, UnknownMessageType
 from ..messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
+from ..runtime.logs import name_process
 from ..runtime.recent_ids import RecentIds
 from ..runtime.thespian_compat import pending_transmits
 from . import task_board
@@ -104,6 +105,7 @@ class WorkloadClient(SafeActor):
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
+        name_process("WorkloadClient (warm)")
         _make_faults_fatal()
         self.send(message.lead, WorkloadClientStarted(None, self.pid, message.incarnation))
         if message.module:
@@ -114,6 +116,7 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
+        name_process(f"WorkloadClient w={message.workload_id}")
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
         self.waiting.extend(self._new(message.tasks))

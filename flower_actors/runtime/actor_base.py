@@ -15,6 +15,8 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
+from .logs import name_process
+
 __all__ = ["TRANSPORT_PAUSE", "GetProcessInfo", "ProcessInfo", "SafeActor"]
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,10 @@ class ProcessInfo:
 
 class SafeActor(Actor):
     """Dispatch on the message's class name; log, count and survive any fault."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        name_process(type(self).__name__.lstrip("_"))  # in log records and, with setproctitle, in ps
 
     def receiveMessage(self, message: Any, sender: ActorAddress) -> None:
         name = "receive_" + type(message).__name__

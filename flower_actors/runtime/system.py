@@ -29,6 +29,7 @@ from thespian.actors import ActorSystem
 from ..errors import ConfigError, SystemStartError
 from . import thespian_compat
 from .actor_base import GetProcessInfo, ProcessInfo, SafeActor
+from .logs import ActorFormatter
 from .proc import process_alive, session_processes
 from .transport_security import secure_thespian
 
@@ -155,7 +156,7 @@ def _log_defs(config: SystemConfig) -> dict[str, Any]:
         }
     return {
         "version": 1,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "formatters": {"plain": {"()": f"{ActorFormatter.__module__}.{ActorFormatter.__qualname__}"}},
         "handlers": handlers,
         "root": {"handlers": list(handlers), "level": min(config.log_level, config.stderr_level)},
         "loggers": {"httpx": {"level": logging.WARNING}},
