@@ -42,6 +42,7 @@ from .node.lead_client import LeadClient
 from .node.workload_client import WorkloadClient
 from .runtime.system import ActorSystemHandle, SystemConfig, free_port, kill_session, start_actor_system
 from .runtime.transport_security import secure_thespian
+from .timeline import write_timeline
 
 __version__ = "0.1.0"
 
@@ -93,4 +94,5 @@ __all__ = [
     "run_node",
     "secure_thespian",
     "start_actor_system",
+    "write_timeline",
 ]

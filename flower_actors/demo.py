@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from flower_actors import AppSpec, NodeConfig, SystemConfig, TaskIns, run_node
+from flower_actors import AppSpec, NodeConfig, SystemConfig, TaskIns, run_node, write_timeline
 from flower_actors.tools import (
+    FORMATS,
+    LOG_LEVELS,
     SYSTEM_BASE,
     Replay,
     TraceSpec,
     add_version,
     at_least,
+    configure_logging,
     exit_on_sigterm,
     fed_trace,
     forward_latencies,
@@ -67,15 +72,18 @@ class ProgressBar:
             self.stream.flush()
 
 
-def run_trace(spec: TraceSpec, config: NodeConfig, progress: ProgressBar | None = None) -> dict[str, Any]:
-    """Run the trace on a fresh node and return the figures the demo reports."""
+def run_trace(
+    spec: TraceSpec, config: NodeConfig, progress: ProgressBar | None = None, timeline: str | None = None
+) -> dict[str, Any]:
+    """Run the trace on a fresh node and return the figures the demo reports (and draw it to ``timeline``)."""
     trace = fed_trace(spec)
 
     def show(submitted: int, seen: Replay) -> None:
         if progress:
             progress.update(submitted, len(seen.results), sum(1 for r in seen.results if r.error))
 
-    with run_node(config, system=SystemConfig()) as node:
+    level = min(logging.WARNING, logging.getLogger().getEffectiveLevel())  # --log-level reaches the actors too
+    with run_node(config, system=SystemConfig(stderr_level=level)) as node:
         driver = node.driver("fed-demo")
         t0 = trace_start(next(iter(node.started.values())).next_pull_at, config)
         schedule = [(item.at, TaskIns.create(item.workload_id, item.content, node_id=config.node_id)) for item in trace]
@@ -85,6 +93,8 @@ def run_trace(spec: TraceSpec, config: NodeConfig, progress: ProgressBar | None 
         progress.update(len(trace), len(seen.results), sum(1 for r in seen.results if r.error), force=True)
         progress.close()
     results = seen.results
+    if timeline:
+        write_timeline(results, timeline, title="FED example trace on flower_actors")
     poll = None if config.long_poll else config.poll_interval
     makespan = seen.makespan
     bound = lower_bound(spec, poll)
@@ -140,9 +150,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gap", type=non_negative, default=0.04, help="seconds between tasks (default 0.04)")
     p.add_argument("--work", type=non_negative, default=2.0, help="seconds each handler sleeps (default 2.0)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the trace (default 0)")
-    p.add_argument("--poll", type=positive(float), default=1.0, help="seconds between pulls (default 1.0)")
-    p.add_argument("--long-poll", action="store_true", help="pull continuously; tasks arrive within milliseconds")
+    pulling = p.add_mutually_exclusive_group()
+    pulling.add_argument("--poll", type=positive(float), default=None, help="seconds between pulls (default 1.0)")
+    pulling.add_argument("--long-poll", action="store_true", help="pull continuously; tasks arrive within milliseconds")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the table on stderr)")
+    p.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="draw every task on its workload's lane: .json (Chrome trace, opens in Perfetto), .png or .svg "
+        "(these need the plot extra: pip install 'flower_actors[plot]')",
+    )
+    p.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
     add_version(p)
     return p
 
@@ -157,21 +175,25 @@ def non_negative(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m flower_actors.demo``."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.timeline and Path(args.timeline).suffix.lower() not in FORMATS:
+        parser.error(f"argument --timeline: {args.timeline!r} must end in {', '.join(FORMATS)}")
+    configure_logging(args.log_level, "demo")
     exit_on_sigterm()
     try:
         spec = TraceSpec(args.clients, args.tasks, args.gap, args.work, args.seed)
         config = NodeConfig(
             node_id=0,
             app=AppSpec("flower_actors.examples:FedExampleClient", {"work": args.work}),
-            poll_interval=args.poll,
+            poll_interval=args.poll or 1.0,
             long_poll=args.long_poll,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        report = run_trace(spec, config, ProgressBar(spec.tasks))
+        report = run_trace(spec, config, ProgressBar(spec.tasks), timeline=args.timeline)
     except KeyboardInterrupt:
         print("\ninterrupted; every process of the demo was stopped", file=sys.stderr)
         return 130

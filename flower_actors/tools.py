@@ -13,12 +13,16 @@ from collections.abc import Callable
 from . import __version__
 from .flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
 from .local import exit_on_sigterm
+from .runtime.logs import LOG_LEVELS, configure_logging
 from .runtime.proc import cpu_ms, memory_kb, process_alive, pss_kb, read_stat, session_processes
 from .runtime.system import SYSTEM_BASE
 from .stats import forward_gaps, forward_latencies, percentile, result_latencies, summary
+from .timeline import FORMATS
 from .trace import Replay, TraceItem, TraceSpec, fed_trace, lower_bound, replay, trace_start
 
 __all__ = [
+    "FORMATS",
+    "LOG_LEVELS",
     "SYSTEM_BASE",
     "FlwrCli",
     "Replay",
@@ -28,6 +32,7 @@ __all__ = [
     "TraceSpec",
     "add_version",
     "at_least",
+    "configure_logging",
     "cpu_ms",
     "exit_on_sigterm",
     "fed_trace",

@@ -14,10 +14,14 @@ from tests.proctools import REPO, assert_none_left, marked_env, popen_python, ru
 SMALL = ["--clients", "8", "--tasks", "40", "--gap", "0.02", "--work", "0.3", "--seed", "3"]
 
 
-@pytest.mark.parametrize("mode", [[], ["--long-poll"]], ids=["periodic", "long-poll"])
-def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list) -> None:
+@pytest.mark.parametrize(
+    ("mode", "picture"), [(["--poll", "0.5"], "run.json"), (["--long-poll"], "run.png")], ids=["periodic", "long-poll"]
+)
+def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list, picture: str, tmp_path: Path) -> None:
     env = marked_env()
-    proc = run_python(["-m", "flower_actors.demo", *SMALL, "--poll", "0.5", "--json", *mode], env, timeout=120)
+    timeline = tmp_path / picture
+    args = ["-m", "flower_actors.demo", *SMALL, "--json", "--timeline", str(timeline), *mode]
+    proc = run_python(args, env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -27,6 +31,15 @@ def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list) -> No
     assert report["base"] == "multiprocTCPBase"
     assert set(report["forward_ms"]) == set(report["result_ms"]) == {"p50", "p99", "max"}
     assert "makespan" in proc.stderr and len(proc.stdout.strip().splitlines()) == 1, "stdout holds only the JSON"
+    if picture.endswith(".json"):  # Chrome trace events: a lane per workload, three segments per task, pull ticks
+        events = json.loads(timeline.read_text())["traceEvents"]
+        lanes = {e["args"]["name"] for e in events if e["name"] == "thread_name"} - {"pulls"}
+        assert len(lanes) == report["trace_workloads"]
+        running = [e for e in events if e["name"] == "running"]
+        assert len(running) == 40 and all(e["dur"] >= 250_000 for e in running)  # 0.3 s handlers, in µs
+        assert sum(e["name"] == "pull" for e in events) >= 3
+    else:
+        assert timeline.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and timeline.stat().st_size > 10_000
     assert_none_left(env)
 
 
@@ -52,6 +65,10 @@ def test_demo_rejects_bad_flags_clearly() -> None:
     ):
         proc = run_python(["-m", "flower_actors.demo", *args], env, timeout=60)
         assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    both = run_python(["-m", "flower_actors.demo", "--long-poll", "--poll", "1"], env, timeout=60)
+    assert both.returncode == 2 and "argument --poll: not allowed with argument --long-poll" in both.stderr
+    picture = run_python(["-m", "flower_actors.demo", "--timeline", "t.pdf"], env, timeout=60)
+    assert picture.returncode == 2 and "argument --timeline" in picture.stderr
     soak = run_python(["-m", "flower_actors.soak", "--raise-rate", "2"], env, timeout=60)
     assert soak.returncode == 2 and "PASS" not in soak.stdout and "--raise-rate: must be between 0 and 1" in soak.stderr
     bench = run_python(["-m", "flower_actors.bench", "nope"], env, timeout=60)
