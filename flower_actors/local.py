@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -115,12 +117,28 @@ class LocalFederation:
         """Make the embedded server unreachable (``"silent"``), failing (``"error"``) or healthy (``None``)."""
         self._ask(self.server, SetServerFault(mode), SetServerFault)
 
-    def stop(self, timeout: float = 5.0) -> list[int]:
+    def stop(self, timeout: float = 5.0, interrupted: bool = False) -> list[int]:
         """Stop every node (in-flight tasks get up to ``timeout`` s), then the system.
 
-        Returns pids that survived (normally none). Safe to call twice.
+        Returns pids that survived (normally none). Safe to call twice. In the
+        main thread a Ctrl-C or SIGTERM during the stop kills every process at
+        once; ``interrupted`` (a first Ctrl-C brought us here) says so in a warning.
         """
-        with _sigint_deferred():
+        if not self.leads:
+            return self.handle.shutdown()
+        with _second_signal_stops_now(self.handle):
+            running = 0
+            for lead in self.leads.values():
+                with contextlib.suppress(Exception):
+                    running += self._ask(lead, GetNodeStatus(), NodeStatus, 2.0).tasks_in_flight
+            hint = "; Ctrl-C again to stop now" if threading.current_thread() is threading.main_thread() else ""
+            log.log(
+                logging.WARNING if interrupted else logging.INFO,
+                "stopping: waiting up to %g s for %d running task(s)%s",
+                timeout,
+                running,
+                hint,
+            )
             for node_id, lead in self.leads.items():
                 try:
                     self._ask(lead, StopNode(timeout), NodeStopped, timeout + ASK_TIMEOUT)
@@ -132,6 +150,38 @@ class LocalFederation:
             for driver in drivers:
                 driver.close()
             return self.handle.shutdown()
+
+
+@contextlib.contextmanager
+def _second_signal_stops_now(handle: ActorSystemHandle) -> Iterator[threading.Event]:
+    """While a stop waits, a Ctrl-C (or SIGTERM) kills the system's processes and ends the program at once.
+
+    The user asked twice: every process of the node is SIGKILLed, then this
+    program exits (``128 + signal``). It cannot raise instead: a call into
+    Thespian waiting on the killed processes swallows the exception and blocks
+    for its own timeout.
+    """
+    aborted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield aborted
+        return
+
+    def now(signum: int, frame: Any) -> None:
+        if not aborted.is_set():
+            log.warning("stopping now: killing every process of the node")
+            aborted.set()
+            handle.kill_now()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, now) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield aborted
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -193,6 +243,9 @@ def local_federation(nodes: Sequence[NodeConfig], system: SystemConfig | None = 
     federation = _start(nodes, system)
     try:
         yield federation
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C or SIGTERM (exit_on_sigterm): say what the stop waits for
+        federation.stop(interrupted=True)
+        raise
     finally:
         federation.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -79,8 +80,12 @@ def test_demo_rejects_bad_flags_clearly() -> None:
     assert_none_left(env)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupting_the_demo_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    "signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGINT]], ids=["ctrl-c", "sigterm", "twice"]
+)
+def test_interrupting_the_demo_says_what_it_waits_for_and_leaves_no_process(
+    tmp_path: Path, signals: list[signal.Signals]
+) -> None:
     env = marked_env()
     log = tmp_path / "demo.log"
     proc = popen_python(["-m", "flower_actors.demo", "--work", "30", "--gap", "0.01", "--long-poll"], env, log)
@@ -89,12 +94,23 @@ def test_interrupting_the_demo_leaves_no_process(tmp_path: Path, sig: signal.Sig
         while "submitted" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)  # wait until handlers are running
         time.sleep(1.0)
-        proc.send_signal(sig)
+        proc.send_signal(signals[0])
+        deadline = time.monotonic() + 10
+        while "Ctrl-C again to stop now" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        said = re.search(r"stopping: waiting up to 5 s for (\d+) running task\(s\); Ctrl-C again", log.read_text())
+        assert said and int(said.group(1)) > 0, log.read_text()
+        second = time.monotonic()
+        for sig in signals[1:]:
+            proc.send_signal(sig)
         code = proc.wait(timeout=30)
+        took = time.monotonic() - second
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert code in (130, 128 + sig), log.read_text()
+    assert code in (130, 128 + signals[0]), log.read_text()
+    if len(signals) > 1:  # the drain would wait 5 s for the 30 s handlers; the second Ctrl-C does not
+        assert "stopping now" in log.read_text() and took < 4.0, (took, log.read_text())
     assert_none_left(env)
 
 

@@ -74,3 +74,17 @@ def test_mypy_checks_a_user_script_against_the_installed_package(tmp_path: Path)
 def test_readme_asks_for_no_file_outside_the_repository() -> None:
     readme = (REPO / "README.md").read_text()
     assert "../" not in readme
+
+
+def test_ps_shows_each_process_by_its_role() -> None:
+    from flower_actors import run_node
+
+    def title(pid: int) -> str:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+    with run_node(app="flower_actors.examples:EchoClient", long_poll=True) as node:
+        node.driver().run([TaskIns.create("site-7", "hi")], timeout=30)
+        lead = node.started[0].pid
+        workers = node.status().handler_pids
+        assert title(lead).startswith("LeadClient"), title(lead)
+        assert any(title(pid).startswith("WorkloadClient w=site-7") for pid in workers), [title(p) for p in workers]

@@ -222,6 +222,11 @@ class ActorSystemHandle:
             log.error("processes %s of actor system session %d survived SIGKILL", survivors, self.session_id)
         return survivors
 
+    def kill_now(self) -> list[int]:
+        """SIGKILL every process of the system at once, without asking anything; pids that survived."""
+        self._closed = True
+        return kill_session(self.session_id)
+
     def _thespian_shutdown(self) -> None:
         try:
             self.system.shutdown()
