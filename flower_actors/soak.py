@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flower_actors import AppSpec, ErrorKind, NodeConfig, SystemConfig, TaskIns, TaskRes, run_node
-from flower_actors.tools import add_version, at_least, exit_on_sigterm, fraction, memory_kb, positive, session_processes
+from flower_actors.tools import (
+    LOG_LEVELS,
+    add_version,
+    at_least,
+    configure_logging,
+    exit_on_sigterm,
+    fraction,
+    memory_kb,
+    positive,
+    session_processes,
+)
 
 __all__ = ["SoakSpec", "main", "run_soak"]
 
@@ -154,9 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--hang-rate", type=fraction, default=0.005, help="share that hang past the deadline (0.005)")
     p.add_argument("--deadline", type=positive(float), default=1.0, help="per-task deadline in seconds (default 1.0)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the plan (default 0)")
-    p.add_argument("--json", action="store_true", help="end stdout with one JSON line")
+    p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the figures on stderr)")
+    p.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
     add_version(p)
     args = p.parse_args(argv)
+    configure_logging(args.log_level, "soak")
     if args.raise_rate + args.exit_rate + args.hang_rate > 1.0:
         p.error("--raise-rate, --exit-rate and --hang-rate must add up to at most 1")
     exit_on_sigterm()
@@ -165,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report = run_soak(spec, progress=sys.stderr.isatty())
     problem = verdict(report)
+    figures = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON object
     for key in (
         "tasks",
         "results",
@@ -182,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lead_rss_growth_kb",
         "processes_left",
     ):
-        print(f"  {key:26} {report[key]}")
-    print("soak:", "PASS" if problem is None else f"FAIL ({problem})")
+        print(f"  {key:26} {report[key]}", file=figures)
+    print("soak:", "PASS" if problem is None else f"FAIL ({problem})", file=figures)
     if args.json:
         print(json.dumps(report))
     return 0 if problem is None else 1

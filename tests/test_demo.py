@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import signal
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from flower_actors.bench import __main__ as bench_main
 from tests.proctools import REPO, assert_none_left, marked_env, popen_python, run_python
 
 SMALL = ["--clients", "8", "--tasks", "40", "--gap", "0.02", "--work", "0.3", "--seed", "3"]
@@ -153,7 +156,13 @@ def test_benchmark_quick_smoke_runs_every_system_side_by_side() -> None:
     env = marked_env()
     proc = run_python(["-m", "flower_actors.bench", "cpu", "spawn", "memory", "--quick", "--json"], env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]  # with --json, every line of stdout is JSON
+    assert "[1/3] cpu" in proc.stderr  # a progress line per scenario
+    table = io.StringIO()
+    with contextlib.redirect_stdout(table):
+        bench_main._print_table(rows)
+    assert "speed-up over thread-pool" in table.getvalue()
+    assert max(len(line) for line in table.getvalue().splitlines()) <= 100, table.getvalue()
     systems = {(r["scenario"], r["system"]) for r in rows}
     assert {("cpu", "ours"), ("cpu", "thread-pool"), ("cpu", "raw-processes")} <= systems
     assert {("spawn", "ours"), ("memory", "ours"), ("memory", "raw-processes")} <= systems

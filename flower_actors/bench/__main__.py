@@ -7,14 +7,16 @@ import json
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from flower_actors.tools import add_version, exit_on_sigterm
+from flower_actors.tools import LOG_LEVELS, add_version, configure_logging, exit_on_sigterm
 
 from .scenarios import FLOWER_SCENARIOS, SCENARIOS, Row
 
+TABLE_WIDTH = 100
 MAIN_METRIC = {
     "fed": ("ratio_to_lower_bound", "makespan / lower bound"),
     "cpu": ("speedup_vs_thread_pool", "speed-up over thread-pool"),
@@ -60,14 +62,16 @@ def _cell(row: Row) -> str:
     return str(row[MAIN_METRIC[scenario][0]])
 
 
-def _print_table(rows: list[Row]) -> None:
+def _print_table(rows: list[Row], width: int = TABLE_WIDTH) -> None:
+    """Each scenario's rows, a system per line and its figures below it, wrapped to ``width`` columns."""
     current = None
     for row in rows:
         if row["scenario"] != current:
             current = row["scenario"]
-            print(f"\n{current}: {MAIN_METRIC[current][1]}")
+            print(textwrap.fill(f"{current}: {MAIN_METRIC[current][1]}", width, initial_indent="\n"))
         status = f"{row['results']}/{row['tasks']} answered, {row['errors']} errors"
-        print(f"  {row['system']:34} {_cell(row):54} makespan {row['makespan_s']:8.3f} s  {status}")
+        print(textwrap.shorten(f"  {row['system']}  ({status}, makespan {row['makespan_s']:.3f} s)", width))
+        print(textwrap.fill(_cell(row), width, initial_indent="      ", subsequent_indent="      "))
 
 
 def _scenario(name: str) -> str:
@@ -88,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller versions, for a smoke test")
     parser.add_argument("--json", action="store_true", help="print one JSON line per scenario and system")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
     add_version(parser)
     args = parser.parse_args(argv)
+    configure_logging(args.log_level, "bench")
     exit_on_sigterm()
     names = args.scenarios or [n for n in SCENARIOS if n not in FLOWER_SCENARIOS]  # by name: they need the extra
     machine: dict[str, Any] = {
@@ -99,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"machine: {machine}", file=sys.stderr)
     rows: list[Row] = []
-    for name in names:
+    for number, name in enumerate(names, 1):
+        print(f"[{number}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         start = time.monotonic()
         new = SCENARIOS[name](args.quick)
         rows.extend(new)
