@@ -153,7 +153,7 @@ class LocalFederation:
 
 
 @contextlib.contextmanager
-def _second_signal_stops_now(handle: ActorSystemHandle) -> Iterator[threading.Event]:
+def _second_signal_stops_now(handle: ActorSystemHandle) -> Iterator[None]:
     """While a stop waits, a Ctrl-C (or SIGTERM) kills the system's processes and ends the program at once.
 
     The user asked twice: every process of the node is SIGKILLed, then this
@@ -161,24 +161,21 @@ def _second_signal_stops_now(handle: ActorSystemHandle) -> Iterator[threading.Ev
     Thespian waiting on the killed processes swallows the exception and blocks
     for its own timeout.
     """
-    aborted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield aborted
+        yield
         return
 
     def now(signum: int, frame: Any) -> None:
-        if not aborted.is_set():
-            log.warning("stopping now: killing every process of the node")
-            aborted.set()
-            handle.kill_now()
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os._exit(128 + signum)
+        log.warning("stopping now: killing every process of the node")
+        handle.kill_now()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(128 + signum)
 
     previous = {sig: signal.signal(sig, now) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield aborted
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..runtime.logs import LOG_LEVELS, configure_logging
 from .environment import quiet_environment
 
 __all__ = ["build_parser", "main", "options_from_args"]
@@ -28,7 +29,6 @@ log = logging.getLogger("flower_actors.supernode")
 
 DEFAULT_SUPERLINK = "127.0.0.1:8000"
 """flower-supernode's default Fleet API address (``SUPERLINK_DEFAULT_CLIENT_ADDRESS`` in flwr 1.42)."""
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 HEARTBEAT_MIN, HEARTBEAT_MAX = 10.0, 1800.0
 """The heartbeat intervals a SuperLink accepts."""
 
@@ -202,10 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_environment()  # before flwr is imported, here and in every process forked from here
-    logging.basicConfig(
-        level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per HTTP request otherwise
+    configure_logging(args.log_level, "supernode")
     config = options_from_args(parser, args)
     from ..errors import SystemStartError
     from ..tools import exit_on_sigterm
