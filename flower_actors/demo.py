@@ -15,18 +15,18 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from flower_actors import AppSpec, NodeConfig, SystemConfig, TaskIns, run_node, write_timeline
 from flower_actors.tools import (
     FORMATS,
-    LOG_LEVELS,
     SYSTEM_BASE,
+    Progress,
     Replay,
     TraceSpec,
+    add_log_level,
     add_version,
     at_least,
     configure_logging,
@@ -34,7 +34,9 @@ from flower_actors.tools import (
     fed_trace,
     forward_latencies,
     lower_bound,
+    non_negative,
     positive,
+    print_table,
     replay,
     result_latencies,
     summary,
@@ -44,43 +46,15 @@ from flower_actors.tools import (
 __all__ = ["main", "run_trace"]
 
 
-class ProgressBar:
-    """A one-line progress bar on a terminal; sparse plain lines otherwise."""
-
-    def __init__(self, total: int, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total = total
-        self.stream = stream
-        self.width = width
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.start = time.monotonic()
-
-    def update(self, submitted: int, done: int, errors: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < (0.1 if self.tty else 5.0):
-            return
-        self.last = now
-        filled = int(self.width * done / max(1, self.total))
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = f"[{bar}] {done}/{self.total} results, {submitted} submitted, {errors} errors, {now - self.start:5.1f} s"
-        self.stream.write(("\r" + line) if self.tty else (line + "\n"))
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def run_trace(
-    spec: TraceSpec, config: NodeConfig, progress: ProgressBar | None = None, timeline: str | None = None
+    spec: TraceSpec, config: NodeConfig, progress: Progress | None = None, timeline: str | None = None
 ) -> dict[str, Any]:
     """Run the trace on a fresh node and return the figures the demo reports (and draw it to ``timeline``)."""
     trace = fed_trace(spec)
 
     def show(submitted: int, seen: Replay) -> None:
         if progress:
-            progress.update(submitted, len(seen.results), sum(1 for r in seen.results if r.error))
+            progress.update(len(seen.results), _note(submitted, seen))
 
     level = min(logging.WARNING, logging.getLogger().getEffectiveLevel())  # --log-level reaches the actors too
     with run_node(config, system=SystemConfig(stderr_level=level)) as node:
@@ -90,7 +64,7 @@ def run_trace(
         seen = replay(driver, schedule, t0, timeout=lower_bound(spec, None) * 3 + 60, on_progress=show)
         status = node.status()
     if progress:
-        progress.update(len(trace), len(seen.results), sum(1 for r in seen.results if r.error), force=True)
+        progress.update(len(seen.results), _note(len(trace), seen), force=True)
         progress.close()
     results = seen.results
     if timeline:
@@ -117,6 +91,10 @@ def run_trace(
     }
 
 
+def _note(submitted: int, seen: Replay) -> str:
+    return f"{submitted} submitted, {sum(1 for r in seen.results if r.error)} errors"
+
+
 def ratio(makespan: float | None, bound: float) -> float | None:
     """``makespan / bound``, or ``None`` where it has no meaning (no makespan, or a bound of 0)."""
     if makespan is None or bound <= 0:
@@ -124,8 +102,8 @@ def ratio(makespan: float | None, bound: float) -> float | None:
     return round(makespan / bound, 4)
 
 
-def _table(report: dict[str, Any]) -> str:
-    rows = [
+def _rows(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
         ("mode", f"{report['mode']}" + (f" (poll {report['poll_s']} s)" if report["poll_s"] else "")),
         ("makespan", f"{report['makespan_s']} s"),
         ("lower bound", f"{report['lower_bound_s']} s (ratio {report['ratio']})"),
@@ -139,8 +117,6 @@ def _table(report: dict[str, Any]) -> str:
         ),
         ("actor system", report["base"]),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,17 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         help="draw every task on its workload's lane: .json (Chrome trace, opens in Perfetto), .png or .svg "
         "(these need the plot extra: pip install 'flower_actors[plot]')",
     )
-    p.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
+    add_log_level(p)
     add_version(p)
     return p
-
-
-def non_negative(text: str) -> float:
-    """An argparse ``type``: seconds, 0 or more."""
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,13 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        report = run_trace(spec, config, ProgressBar(spec.tasks), timeline=args.timeline)
+        with Progress(spec.tasks) as progress:
+            report = run_trace(spec, config, progress, timeline=args.timeline)
     except KeyboardInterrupt:
-        print("\ninterrupted; every process of the demo was stopped", file=sys.stderr)
+        print("interrupted; every process of the demo was stopped", file=sys.stderr)
         return 130
     table = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON object
-    print("FED example trace on flower_actors", file=table)
-    print(_table(report), file=table)
+    print_table("FED example trace on flower_actors", _rows(report), stream=table)
     if args.json:
         print(json.dumps(report))
     return 0 if report["results"] == report["tasks"] else 1

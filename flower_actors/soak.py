@@ -22,7 +22,8 @@ from typing import Any
 
 from flower_actors import AppSpec, ErrorKind, NodeConfig, SystemConfig, TaskIns, TaskRes, run_node
 from flower_actors.tools import (
-    LOG_LEVELS,
+    Progress,
+    add_log_level,
     add_version,
     at_least,
     configure_logging,
@@ -30,10 +31,30 @@ from flower_actors.tools import (
     fraction,
     memory_kb,
     positive,
+    print_table,
     session_processes,
 )
 
 __all__ = ["SoakSpec", "main", "run_soak"]
+
+FIGURES = (
+    "tasks",
+    "results",
+    "answered_once",
+    "answered_twice_or_more",
+    "unanswered",
+    "wrong_kind",
+    "kinds",
+    "elapsed_s",
+    "tasks_per_s",
+    "workload_clients_created",
+    "deaths",
+    "deadline_kills",
+    "lead_memory_kb_by_quarter",
+    "lead_rss_growth_kb",
+    "processes_left",
+)
+"""The report's figures the soak prints, in this order."""
 
 EXPECTED = {
     "ok": "ok",
@@ -75,7 +96,7 @@ def plan(spec: SoakSpec) -> list[TaskIns]:
     return tasks
 
 
-def run_soak(spec: SoakSpec, progress: bool = False) -> dict[str, Any]:
+def run_soak(spec: SoakSpec, progress: Progress | None = None) -> dict[str, Any]:
     """Run the soak and return its figures (see the module docstring)."""
     tasks = plan(spec)
     actions = {t.task_id: t.content for t in tasks}
@@ -102,13 +123,13 @@ def run_soak(spec: SoakSpec, progress: bool = False) -> dict[str, Any]:
                 memory.append(memory_kb(lead_pid))
                 next_mark += quarter
             if progress:
-                print(f"\r{len(received)}/{len(tasks)} results", end="", file=sys.stderr, flush=True)
+                progress.update(len(received))
         time.sleep(0.2)
         received.extend(driver.collect())  # a second answer would show up here
         status = node.status()
     elapsed = time.monotonic() - start
     if progress:
-        print(file=sys.stderr)
+        progress.close()
     time.sleep(0.2)
     left = session_processes(session)
 
@@ -165,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--deadline", type=positive(float), default=1.0, help="per-task deadline in seconds (default 1.0)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the plan (default 0)")
     p.add_argument("--json", action="store_true", help="print only one JSON object on stdout (the figures on stderr)")
-    p.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
+    add_log_level(p)
     add_version(p)
     args = p.parse_args(argv)
     configure_logging(args.log_level, "soak")
@@ -175,27 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = SoakSpec(
         args.tasks, args.workloads, args.raise_rate, args.exit_rate, args.hang_rate, args.deadline, args.seed
     )
-    report = run_soak(spec, progress=sys.stderr.isatty())
+    with Progress(spec.tasks) as progress:
+        report = run_soak(spec, progress)
     problem = verdict(report)
     figures = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON object
-    for key in (
-        "tasks",
-        "results",
-        "answered_once",
-        "answered_twice_or_more",
-        "unanswered",
-        "wrong_kind",
-        "kinds",
-        "elapsed_s",
-        "tasks_per_s",
-        "workload_clients_created",
-        "deaths",
-        "deadline_kills",
-        "lead_memory_kb_by_quarter",
-        "lead_rss_growth_kb",
-        "processes_left",
-    ):
-        print(f"  {key:26} {report[key]}", file=figures)
+    print_table("soak", [(key, str(report[key])) for key in FIGURES], stream=figures)
     print("soak:", "PASS" if problem is None else f"FAIL ({problem})", file=figures)
     if args.json:
         print(json.dumps(report))

@@ -1,7 +1,7 @@
 """What the package's own programs (demo, soak, benchmark) use beyond the public API, in one documented place.
 
 The FED trace and its replay, latency figures, process facts, and the
-SIGTERM handling of a command-line program. Stable enough for scripts of
+SIGTERM handling of a command-line program, and its progress line and tables. Stable enough for scripts of
 your own; not part of the core API.
 """
 
@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 
 from . import __version__
+from .console import Progress, print_table, width_of
 from .flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
 from .local import exit_on_sigterm
 from .runtime.logs import LOG_LEVELS, configure_logging
@@ -25,11 +26,13 @@ __all__ = [
     "LOG_LEVELS",
     "SYSTEM_BASE",
     "FlwrCli",
+    "Progress",
     "Replay",
     "SuperLinkProcess",
     "SuperNodeProcess",
     "TraceItem",
     "TraceSpec",
+    "add_log_level",
     "add_version",
     "at_least",
     "configure_logging",
@@ -41,8 +44,10 @@ __all__ = [
     "fraction",
     "lower_bound",
     "memory_kb",
+    "non_negative",
     "percentile",
     "positive",
+    "print_table",
     "process_alive",
     "pss_kb",
     "read_stat",
@@ -51,6 +56,7 @@ __all__ = [
     "session_processes",
     "summary",
     "trace_start",
+    "width_of",
 ]
 
 
@@ -80,12 +86,31 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def non_negative(text: str) -> float:
+    """An argparse ``type``: a number of 0 or more (seconds, say)."""
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse ``type``: a rate between 0 and 1."""
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def add_log_level(parser: argparse._ActionsContainer, default: str = "WARNING") -> None:
+    """Add ``--log-level`` (any of ``LOG_LEVELS``, any case) to a program's parser."""
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help=f"least severe log records shown on stderr (default {default})",
+    )
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:

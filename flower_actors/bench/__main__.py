@@ -10,9 +10,9 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
-from flower_actors.tools import LOG_LEVELS, add_version, configure_logging, exit_on_sigterm
+from flower_actors.tools import Progress, add_log_level, add_version, configure_logging, exit_on_sigterm, width_of
 
 from .scenarios import FLOWER_SCENARIOS, SCENARIOS, Row
 
@@ -62,16 +62,19 @@ def _cell(row: Row) -> str:
     return str(row[MAIN_METRIC[scenario][0]])
 
 
-def _print_table(rows: list[Row], width: int = TABLE_WIDTH) -> None:
-    """Each scenario's rows, a system per line and its figures below it, wrapped to ``width`` columns."""
+def _print_table(rows: list[Row], stream: TextIO) -> None:
+    """Each scenario's rows, a system per line and its figures below it, wrapped to fit ``stream`` (at most 100)."""
+    width = width_of(stream, cap=TABLE_WIDTH)
     current = None
     for row in rows:
         if row["scenario"] != current:
             current = row["scenario"]
-            print(textwrap.fill(f"{current}: {MAIN_METRIC[current][1]}", width, initial_indent="\n"))
+            print(textwrap.fill(f"{current}: {MAIN_METRIC[current][1]}", width, initial_indent="\n"), file=stream)
         status = f"{row['results']}/{row['tasks']} answered, {row['errors']} errors"
-        print(textwrap.shorten(f"  {row['system']}  ({status}, makespan {row['makespan_s']:.3f} s)", width))
-        print(textwrap.fill(_cell(row), width, initial_indent="      ", subsequent_indent="      "))
+        print(
+            textwrap.shorten(f"  {row['system']}  ({status}, makespan {row['makespan_s']:.3f} s)", width), file=stream
+        )
+        print(textwrap.fill(_cell(row), width, initial_indent="      ", subsequent_indent="      "), file=stream)
 
 
 def _scenario(name: str) -> str:
@@ -92,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller versions, for a smoke test")
     parser.add_argument("--json", action="store_true", help="print one JSON line per scenario and system")
-    parser.add_argument("--log-level", default="WARNING", type=str.upper, choices=LOG_LEVELS, help="(default WARNING)")
+    add_log_level(parser)
     add_version(parser)
     args = parser.parse_args(argv)
     configure_logging(args.log_level, "bench")
@@ -105,17 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"machine: {machine}", file=sys.stderr)
     rows: list[Row] = []
-    for number, name in enumerate(names, 1):
-        print(f"[{number}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
-        start = time.monotonic()
-        new = SCENARIOS[name](args.quick)
-        rows.extend(new)
-        print(f"[{name} took {time.monotonic() - start:.1f} s]", file=sys.stderr)
-        if args.json:
-            for row in new:
-                print(json.dumps({**row, "quick": args.quick, "machine": machine}), flush=True)
-    if not args.json:
-        _print_table(rows)
+    with Progress(len(names), what="scenarios", live=True) as progress:
+        for number, name in enumerate(names):
+            progress.update(number, f"running {name}", force=True)
+            start = time.monotonic()
+            new = SCENARIOS[name](args.quick)
+            rows.extend(new)
+            progress.print(f"{name} took {time.monotonic() - start:.1f} s")
+            if args.json:
+                for row in new:
+                    print(json.dumps({**row, "quick": args.quick, "machine": machine}), flush=True)
+        progress.update(len(names), "done", force=True)
+    _print_table(rows, sys.stderr if args.json else sys.stdout)  # with --json, stdout holds only JSON lines
     return 0 if all(_passed(r) for r in rows) else 1
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..runtime.logs import LOG_LEVELS, configure_logging
+from ..runtime.logs import configure_logging
 from .environment import quiet_environment
 
 __all__ = ["build_parser", "main", "options_from_args"]
@@ -36,7 +36,7 @@ HEARTBEAT_MIN, HEARTBEAT_MAX = 10.0, 1800.0
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``flower-actors-supernode``."""
     from .. import __version__
-    from ..tools import at_least, positive
+    from ..tools import add_log_level, at_least, positive
 
     parser = argparse.ArgumentParser(
         prog="flower-actors-supernode",
@@ -123,9 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, how long in-flight messages may take to finish (default 10)",
     )
-    ours.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="log level (default INFO)"
-    )
+    add_log_level(ours, default="INFO")
     return parser
 
 
