@@ -35,6 +35,7 @@ def test_demo_json_reports_a_complete_run_near_the_lower_bound(mode: list, pictu
     assert report["base"] == "multiprocTCPBase"
     assert set(report["forward_ms"]) == set(report["result_ms"]) == {"p50", "p99", "max"}
     assert "makespan" in proc.stderr and len(proc.stdout.strip().splitlines()) == 1, "stdout holds only the JSON"
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr, "piped: plain lines"
     if picture.endswith(".json"):  # Chrome trace events: a lane per workload, three segments per task, pull ticks
         events = json.loads(timeline.read_text())["traceEvents"]
         lanes = {e["args"]["name"] for e in events if e["name"] == "thread_name"} - {"pulls"}
