@@ -181,22 +181,6 @@ def _second_signal_stops_now(handle: ActorSystemHandle) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Let a second Ctrl-C not interrupt the cleanup it would otherwise leave half done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
 def exit_on_sigterm() -> None:
     """Make SIGTERM raise ``SystemExit`` in this program, so ``with`` blocks stop their systems.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,9 +150,24 @@ class FlowerNode:
             figures["max"],
         )
 
-    def stop(self) -> list[int]:
-        """Drain, push, leave the SuperLink, stop every process; pids that survived (normally none)."""
+    def stop(self, interrupted: bool = False) -> list[int]:
+        """Drain, push, leave the SuperLink, stop every process; pids that survived (normally none).
+
+        It says what it waits for first: as a warning when ``interrupted`` (a
+        first Ctrl-C or SIGTERM brought us here), else at INFO.
+        """
         timeout = self.config.stop_timeout
+        running = 0
+        with contextlib.suppress(Exception):
+            running = self._ask(self.lead, GetNodeStatus(), NodeStatus, 2.0).tasks_in_flight if self.lead else 0
+        hint = "; Ctrl-C again to stop now" if threading.current_thread() is threading.main_thread() else ""
+        log.log(
+            logging.WARNING if interrupted else logging.INFO,
+            "stopping: waiting up to %g s for %d in-flight message(s), then leaving the SuperLink%s",
+            timeout,
+            running,
+            hint,
+        )
         try:
             if self.lead is not None:
                 self._ask(self.lead, StopNode(timeout), NodeStopped, timeout + ASK_TIMEOUT)
@@ -176,11 +192,15 @@ def run_flower_node(config: FlowerNodeConfig) -> Iterator[FlowerNode]:
     quiet_environment()
     handle = start_actor_system(config.system)
     node = FlowerNode(handle, config)
+    interrupted = False
     try:
         node.start()
         yield node
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM turned into SystemExit
+        interrupted = True
+        raise
     finally:
-        from ..local import _sigint_deferred
+        from ..local import _second_signal_stops_now
 
-        with _sigint_deferred():
-            node.stop()
+        with _second_signal_stops_now(handle):  # a second Ctrl-C or SIGTERM: kill every process, exit now
+            node.stop(interrupted)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import time
 from pathlib import Path
 
 from flower_actors.flower.harness import FlwrCli, SuperLinkProcess, SuperNodeProcess
@@ -129,8 +131,43 @@ def test_the_command_serves_on_loopback_only_and_sigterm_leaves_no_process(
         assert node.wait(60) == 0, node.log_text()[-3000:]
         wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], 10, "every node process to end")
         assert "terminated: the node stopped" in node.log_text()
+        assert "stopping: waiting up to 10 s for 0 in-flight message(s), then leaving the SuperLink" in node.log_text()
     finally:
         assert node.stop() == []
+
+
+def test_a_first_ctrl_c_says_what_the_stop_waits_for_and_a_second_stops_at_once(
+    superlink: SuperLinkProcess, cli: FlwrCli, tmp_path: Path
+) -> None:
+    node = SuperNodeProcess(tmp_path, superlink.address, extra=["--stop-timeout", "30"])
+    run_id = None
+    try:
+        node.start()
+        node.wait_joined()
+        probe = Probe(cli, tmp_path)
+        run_id = probe.launch(rounds=1, **{"work-s": 60.0})
+        wait_for(lambda: len(node.processes()) >= 4, 60, "the run's WorkloadClient")
+        time.sleep(3.0)  # the first message is being handled (60 s of work)
+        pids = node.processes()
+        node.signal(signal.SIGINT)
+        said = wait_for(
+            lambda: re.search(
+                r"stopping: waiting up to 30 s for (\d+) in-flight .*Ctrl-C again to stop now", node.log_text()
+            ),
+            10,
+            "the first Ctrl-C's message",
+        )
+        assert int(said.group(1)) >= 1, node.log_text()[-3000:]
+        start = time.monotonic()
+        node.signal(signal.SIGINT)
+        assert node.wait(20) == 130, node.log_text()[-3000:]
+        assert time.monotonic() - start < 5.0, "the second Ctrl-C does not wait for the 30 s drain"
+        wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], 10, "every node process to end")
+        assert "stopping now: killing every process of the node" in node.log_text()
+    finally:
+        assert node.stop() == []
+        if run_id is not None:
+            cli.stop(run_id)
 
 
 def test_an_unreachable_superlink_is_a_clear_error(tmp_path: Path) -> None:
