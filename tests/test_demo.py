@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
@@ -158,10 +157,10 @@ def test_benchmark_quick_smoke_runs_every_system_side_by_side() -> None:
     proc = run_python(["-m", "flower_actors.bench", "cpu", "spawn", "memory", "--quick", "--json"], env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]  # with --json, every line of stdout is JSON
-    assert "[1/3] cpu" in proc.stderr  # a progress line per scenario
+    assert "0/3 scenarios, running cpu" in proc.stderr  # a progress line per scenario (piped: plain lines)
+    assert "1/3 scenarios, running spawn" in proc.stderr
     table = io.StringIO()
-    with contextlib.redirect_stdout(table):
-        bench_main._print_table(rows)
+    bench_main._print_table(rows, table)
     assert "speed-up over thread-pool" in table.getvalue()
     assert max(len(line) for line in table.getvalue().splitlines()) <= 100, table.getvalue()
     systems = {(r["scenario"], r["system"]) for r in rows}
