@@ -6,12 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..messages import TaskRes
+
 __all__ = [
     "GetLinkStatus",
+    "GetServedResults",
     "JoinSuperLink",
     "LeaveSuperLink",
     "LinkOptions",
     "LinkStatus",
+    "ServedResults",
     "SuperLinkJoined",
     "SuperLinkLeft",
 ]
@@ -36,6 +40,8 @@ class LinkOptions:
     """Longest a ClientApp call may run (also capped by each message's TTL)."""
     flwr_home: str = ""
     """Where FABs are installed (``$FLWR_HOME``; empty: flwr's default)."""
+    keep_results: int = 0
+    """How many served results (timestamps, not payloads) the link keeps for a timeline; 0: none."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,18 @@ class SuperLinkLeft:
     unanswered: int
     """Pulled messages that had no reply when the node left (normally 0)."""
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class GetServedResults:
+    """Ask the link for the results it kept (``LinkOptions.keep_results``), oldest first."""
+
+
+@dataclass(frozen=True)
+class ServedResults:
+    """The results the link kept, their payloads dropped (timestamps only)."""
+
+    results: tuple[TaskRes, ...]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ retries (a finished reply stays with the Sender until it is stored).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -40,15 +41,17 @@ from ..errors import (
     SuperLinkUnreachable,
 )
 from ..link.protocol import LinkError, PullTaskIns, PushTaskRes, TaskInsBatch, TaskResAck
-from ..messages import TaskIns
+from ..messages import TaskIns, TaskRes
 from ..runtime.actor_base import SafeActor
 from ..runtime.retry import Backoff
 from .codec import exception_reason, tree_ids
 from .control import (
     GetLinkStatus,
+    GetServedResults,
     JoinSuperLink,
     LeaveSuperLink,
     LinkOptions,
+    ServedResults,
     SuperLinkJoined,
     SuperLinkLeft,
 )
@@ -97,6 +100,7 @@ class SuperLinkLink(SafeActor):
         self.pull_retry = PULL_RETRY_MIN
         self.ticking = False
         self.pusher = ReplyPusher(self.book, lambda: self.session if self.online else None)
+        self.served: collections.deque[TaskRes] = collections.deque(maxlen=1)  # for a timeline: keep_results
 
     # Joining and leaving.
 
@@ -105,6 +109,7 @@ class SuperLinkLink(SafeActor):
             self.send(sender, SuperLinkJoined(self.session.node_id))
             return
         self.options = message.options
+        self.served = collections.deque(maxlen=max(1, message.options.keep_results))
         try:
             key = self._private_key(message.options.private_key_pem)
             where = SuperLinkAddress(
@@ -299,6 +304,8 @@ class SuperLinkLink(SafeActor):
         for result in message.results:
             try:
                 self.pusher.result(result)
+                if self.options.keep_results:  # its timestamps, for a timeline; the payload may be a model
+                    self.served.append(dataclasses.replace(result, payload=None, stored_at=time.time()))
             except SuperLinkUnreachable as exc:
                 self.send(sender, LinkError(message.request_id, str(exc)))
                 return
@@ -363,6 +370,9 @@ class SuperLinkLink(SafeActor):
                 self.book.run_ended(run_id)
             except FleetError:
                 return  # unreachable, or the node is unknown: the next tick tries again
+
+    def receive_GetServedResults(self, message: GetServedResults, sender: Any) -> None:
+        self.send(sender, ServedResults(tuple(self.served) if self.options.keep_results else ()))
 
     def receive_GetLinkStatus(self, message: GetLinkStatus, sender: Any) -> None:
         node_id = self.session.node_id if self.session else None

@@ -12,6 +12,7 @@ pages instead of importing its own ~90 MB.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -27,12 +28,15 @@ from ..errors import ConfigError, SystemStartError
 from ..node.lead_client import LeadClient
 from ..runtime.system import ActorSystemHandle, SystemConfig, start_actor_system
 from ..stats import summary
+from ..timeline import write_timeline
 from .control import (
     GetLinkStatus,
+    GetServedResults,
     JoinSuperLink,
     LeaveSuperLink,
     LinkOptions,
     LinkStatus,
+    ServedResults,
     SuperLinkJoined,
     SuperLinkLeft,
 )
@@ -65,6 +69,10 @@ class FlowerNodeConfig:
     """On stop, how long in-flight messages may take to finish before they get error replies."""
     long_poll_wait: float = 5.0
     system: SystemConfig = field(default_factory=SystemConfig)
+    timeline: str | None = None
+    """Where to draw the messages the node served, when it stops (``write_timeline``'s formats); ``None``: no."""
+    timeline_messages: int = 100_000
+    """The most recent messages the timeline keeps (their timestamps only)."""
 
     def node_config(self) -> NodeConfig:
         """The LeadClient's configuration."""
@@ -100,7 +108,7 @@ class FlowerNode:
         system = self.handle.system
         self.link = system.createActor(SuperLinkLink)
         joined: SuperLinkJoined = self._ask(
-            self.link, JoinSuperLink(self.config.link), SuperLinkJoined, timeout=JOIN_WAIT
+            self.link, JoinSuperLink(self._link_options()), SuperLinkJoined, timeout=JOIN_WAIT
         )
         if joined.error or joined.node_id is None:
             raise SystemStartError(joined.error or "the link did not join the SuperLink")
@@ -112,6 +120,22 @@ class FlowerNode:
         if started.error:
             raise SystemStartError(f"the LeadClient did not start: {started.error}")
         self.lead_started = started
+
+    def _link_options(self) -> LinkOptions:
+        if self.config.timeline is None:
+            return self.config.link
+        return dataclasses.replace(self.config.link, keep_results=self.config.timeline_messages)
+
+    def _write_timeline(self) -> None:
+        if self.config.timeline is None or self.link is None:
+            return
+        try:
+            served: ServedResults = self._ask(self.link, GetServedResults(), ServedResults)
+            title = f"flower-actors-supernode, node {self.node_id}: {len(served.results)} messages"
+            path = write_timeline(served.results, self.config.timeline, title=title)
+            log.info("timeline of %d message(s) written to %s", len(served.results), path)
+        except Exception as exc:  # the stop goes on: a picture is not worth a node left running
+            log.warning("cannot write the timeline %s: %s", self.config.timeline, exc)
 
     def status(self) -> NodeStatus:
         """The LeadClient's counters (WorkloadClients, tasks, deaths, ...)."""
@@ -175,6 +199,7 @@ class FlowerNode:
             log.warning("stopping the LeadClient failed", exc_info=True)
         self.lead = None
         self._log_summary()
+        self._write_timeline()
         try:
             if self.link is not None:
                 left: SuperLinkLeft = self._ask(self.link, LeaveSuperLink(), SuperLinkLeft)

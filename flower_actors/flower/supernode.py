@@ -6,7 +6,7 @@ Flags of ``flower-supernode`` that apply keep their names, defaults and
 meanings (``--superlink --insecure --root-certificates
 --auth-supernode-private-key --node-config --max-retries --max-wait-time
 -V``); ours follow (``--max-runs --idle-timeout --warm-pool
---heartbeat-interval --task-deadline --stop-timeout --log-level``).
+--heartbeat-interval --task-deadline --stop-timeout --timeline --log-level``).
 Exit status: 0 after a clean stop (SIGINT, SIGTERM), 1 when the SuperLink
 cannot be joined, 2 for a bad flag.
 """
@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="on SIGINT/SIGTERM, how long in-flight messages may take to finish (default 10)",
     )
+    ours.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="when the node stops, draw every message it served on its run's lane: .json (Chrome trace, "
+        "opens in Perfetto), .png or .svg (these need the plot extra: pip install 'flower_actors[plot]')",
+    )
     add_log_level(ours, default="INFO")
     return parser
 
@@ -183,7 +189,27 @@ def options_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
         warm_pool=args.warm_pool,
         stop_timeout=args.stop_timeout,
         system=SystemConfig(stderr_level=getattr(logging, args.log_level)),
+        timeline=_timeline(parser, args.timeline),
     )
+
+
+def _timeline(parser: argparse.ArgumentParser, path: str | None) -> str | None:
+    """``--timeline``, checked now rather than when the node stops: its format, its folder, the plot extra."""
+    if path is None:
+        return None
+    from ..timeline import FORMATS
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        parser.error(f"argument --timeline: {path!r} must end in {', '.join(FORMATS)}")
+    if not Path(path).expanduser().resolve().parent.is_dir():
+        parser.error(f"argument --timeline: the folder of {path} does not exist")
+    if suffix != ".json":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(f"argument --timeline: drawing {suffix} needs matplotlib: pip install 'flower_actors[plot]'")
+    return str(Path(path).expanduser().resolve())
 
 
 def _read(parser: argparse.ArgumentParser, flag: str, path: str | None) -> bytes | None:

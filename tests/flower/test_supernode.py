@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -104,7 +105,9 @@ def test_a_restarted_superlink_is_joined_again_and_served(tmp_path: Path) -> Non
 def test_the_command_serves_on_loopback_only_and_sigterm_leaves_no_process(
     superlink: SuperLinkProcess, cli: FlwrCli, tmp_path: Path
 ) -> None:
-    node = SuperNodeProcess(tmp_path, superlink.address, extra=["--warm-pool", "1", "--heartbeat-interval", "10"])
+    timeline = tmp_path / "served.json"
+    extra = ["--warm-pool", "1", "--heartbeat-interval", "10", "--timeline", str(timeline)]
+    node = SuperNodeProcess(tmp_path, superlink.address, extra=extra)
     try:
         node.start()
         node.wait_joined()
@@ -132,6 +135,11 @@ def test_the_command_serves_on_loopback_only_and_sigterm_leaves_no_process(
         wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], 10, "every node process to end")
         assert "terminated: the node stopped" in node.log_text()
         assert "stopping: waiting up to 10 s for 0 in-flight message(s), then leaving the SuperLink" in node.log_text()
+        events = json.loads(timeline.read_text())["traceEvents"]  # the messages it served, on the run's lane
+        lanes = {e["args"]["name"] for e in events if e["name"] == "thread_name"} - {"pulls"}
+        running = [e for e in events if e["name"] == "running"]
+        assert len(lanes) == 1 and str(run_id) in lanes.pop(), events[:5]
+        assert len(running) >= 2 and all(e["dur"] >= 900_000 for e in running)  # 1 s of work each, in µs
     finally:
         assert node.stop() == []
 
