@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,7 @@ from flower_actors import (
 )
 from flower_actors.messages import dump_content
 from flower_actors.runtime.proc import process_alive as alive
+from flower_actors.runtime.proc import read_stat
 from flower_actors.system import session_processes
 from tests.scripted_server import GetPushed, Pushed, ScriptBatch, ScriptedServer
 
@@ -84,6 +87,29 @@ def test_dead_process_answers_its_task_and_the_next_gets_a_fresh_client(node: No
     assert other_after.content["pid"] == other.content["pid"], "other workloads untouched"
     status = fed.status()
     assert status.deaths == 1 and status.workloads_live == 2
+
+
+def test_a_dead_spawner_is_replaced_and_every_task_still_answered(node: Node) -> None:
+    fed = node(app="tests.apps:Sleeper", long_poll=True)
+    driver = fed.driver()
+    before = driver.run([TaskIns.create("a", 0), TaskIns.create("b", 0)], timeout=30)
+    parents = {read_stat(r.content["pid"]).ppid for r in before}  # type: ignore[union-attr]
+    assert len(parents) == 1 and fed.status().pid not in parents, "forked by one Spawner, not by the LeadClient"
+    spawner = parents.pop()
+    held = driver.submit([TaskIns.create("a", 30)])
+    wait_until(lambda: fed.status().tasks_in_flight == 1)
+    time.sleep(0.3)  # the handler runs
+
+    os.kill(spawner, signal.SIGKILL)
+    died = driver.wait_for(held, timeout=30)[held[0]]
+    after = driver.run([TaskIns.create("a", 0), TaskIns.create("b", 0), TaskIns.create("c", 0)], timeout=30)
+
+    assert died.error is not None and died.error.kind == ErrorKind.WORKLOAD_CLIENT_DIED, died
+    assert all(r.ok for r in after), [r.error for r in after]
+    assert not ({r.content["pid"] for r in after} & {r.content["pid"] for r in before}), "fresh processes"
+    assert not any(alive(r.content["pid"]) for r in before), "the old Spawner's processes were killed"
+    new_parents = {read_stat(r.content["pid"]).ppid for r in after}  # type: ignore[union-attr]
+    assert len(new_parents) == 1 and spawner not in new_parents
 
 
 # 3. A handler that hangs.

@@ -19,7 +19,7 @@ from .pool import ProcessPool
 from .recovery import Recovery
 from .routing import WINDOW, Routed, WorkloadTable
 from .wire import RunTasks, StartWorkloadClient, TasksDone
-from .workload import CheckDeadline, Decision, Exit, Later, Phase, Send, Spawn, Workload
+from .workload import CheckDeadline, Decision, Exit, Later, Phase, Send, Spawn, Start, Workload
 
 __all__ = ["LONG_HANDLER", "Dispatch"]
 
@@ -103,7 +103,7 @@ class Dispatch:
                 tasks,
                 c.max_content_bytes,
             )
-            decisions = [Send(process.address, start)]
+            decisions = [Send(process.address, start) if process.address is not None else Start(process, start)]
             workload.phase = Phase.LIVE if process.pid is not None else Phase.STARTING
         elif tasks:
             decisions = [Send(process.address, RunTasks(tasks))]
@@ -122,14 +122,14 @@ class Dispatch:
         self.pool.stop(workload)
         return decisions + ([Exit(workload.process)] if workload.process is not None else [])
 
-    def forked(self, workload: Workload, address: Any) -> list[Decision]:
-        """``workload``'s process was just created: its start and first tasks."""
-        self.pool.forked_for(workload, address)
+    def forked(self, workload: Workload) -> list[Decision]:
+        """``workload`` gets a new process: its start (through the Spawner) with its first tasks."""
+        self.pool.forked_for(workload)
         return self.feed(workload)
 
-    def reported(self, incarnation: int, pid: int) -> list[Decision] | None:
-        """A process reported its pid: feed it (or ``None``: it was doomed, kill it)."""
-        reported = self.pool.reported(incarnation, pid)
+    def reported(self, incarnation: int, pid: int, address: Any) -> list[Decision] | None:
+        """A process reported its pid: feed it (or ``None``: it was doomed or is unknown, kill it)."""
+        reported = self.pool.reported(incarnation, pid, address)
         if reported is not None and reported.kill:
             return None
         workload = reported.workload if reported is not None else None

@@ -5,8 +5,9 @@ each at its workload (``WorkloadTable``); ``Dispatch`` decides which process
 gets which tasks (``ProcessPool``), ``Supervision`` what a process that ends
 or hangs is owed (``Recovery``) and how the node stops (``Shutdown``).
 Results go from the WorkloadClient straight to the Sender; the LeadClient
-hears ``TasksDone``. The parts decide; ``_do`` is the one place that sends,
-forks, kills and sets timers.
+hears ``TasksDone``. New processes are forked by the ``Spawner``, never by
+the LeadClient. The parts decide; ``_do`` is the one place that sends,
+kills and sets timers.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from .recovery import Recovery
 from .routing import WorkloadTable
 from .sender import Sender
 from .shutdown import SENDER_FLUSH_TIMEOUT, Shutdown
+from .spawner import Spawner
 from .spill import make_spill_dir, remove_spill_dir
 from .status import node_status
 from .supervision import Supervision
-from .workload_client import WorkloadClient
 
 __all__ = ["LeadClient"]
 
@@ -58,6 +59,7 @@ class LeadClient(SafeActor):
     config: NodeConfig
     server: ActorAddress
     sender: ActorAddress
+    spawner: ActorAddress
     schedule: PullSchedule
     intake: Intake
     table: WorkloadTable
@@ -101,6 +103,7 @@ class LeadClient(SafeActor):
             self.supervision = Supervision(
                 self.table, self.pool, self.recovery, self.shutdown, config.task_deadline_s, process_alive
             )
+            self.spawner = self.createActor(Spawner)  # now, while this process is small: every child shares it
             self._start_sender()
             self._do([w.Spawn(), w.Later(HOUSEKEEPING_PERIOD, w.Job.HOUSEKEEPING)])
             self._pull()
@@ -171,12 +174,17 @@ class LeadClient(SafeActor):
         self.spawn_pending = False
         exiting = self.supervision.exiting
         plan = self.pool.turn(time.monotonic(), self.shutdown.active or exiting)
+        decisions: list[w.Decision] = []
         for workload in plan.workloads if not exiting else ():
-            self._do(self.dispatch.forked(workload, self.createActor(WorkloadClient)))
+            decisions += self.dispatch.forked(workload)
         for _ in range(plan.warm):
-            warm = self.pool.forked_warm(self.createActor(WorkloadClient))
+            warm = self.pool.forked_warm()
             prewarm = wire.PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, self.pool.preimport)
-            self.send(warm.address, prewarm)
+            decisions.append(w.Start(warm, prewarm))
+        starts = [(d.process.incarnation, d.message) for d in decisions if isinstance(d, w.Start)]
+        if starts:  # one message for the whole turn
+            self.send(self.spawner, wire.SpawnWorkloadClients(tuple(starts)))
+        self._do([d for d in decisions if not isinstance(d, w.Start)])
         self._do([w.Spawn()] if plan.again and not exiting else [])
 
     def _do(self, decisions: Iterable[w.Decision]) -> None:
@@ -186,10 +194,12 @@ class LeadClient(SafeActor):
                 case w.Answer(task=task, kind=kind, message=message):
                     self.recovery.answered(task.task_id)
                     self.send(self.sender, TaskRes.answer(task, error=TaskError(kind, message)))
+                case w.Start(process=process, message=message):
+                    self.send(self.spawner, wire.SpawnWorkloadClients(((process.incarnation, message),)))
                 case w.Send(address=address, message=message):
                     self.send(address, message)
                 case w.Exit(process=process) | w.Kill(process=process):  # a stuck handler never reads the request
-                    self.send(process.address, ActorExitRequest())
+                    self._send_to(process, ActorExitRequest())
                     if isinstance(decision, w.Kill) and self.pool.doom(process) and process.pid is not None:
                         kill_process(process.pid)
                 case w.Deliver(results=results):
@@ -206,10 +216,17 @@ class LeadClient(SafeActor):
                 case w.Flush():
                     self.send(self.sender, wire.FlushSender(time.time() + SENDER_FLUSH_TIMEOUT))
 
+    def _send_to(self, process: w.Process, message: Any) -> None:
+        """To a process, directly once it has reported (its address), else through the Spawner."""
+        if process.address is not None:
+            self.send(process.address, message)
+        else:
+            self.send(self.spawner, wire.ForwardToChild(process.incarnation, message))
+
     # Reports from the node's own actors, and its timers.
 
     def receive_WorkloadClientStarted(self, message: wire.WorkloadClientStarted, sender: ActorAddress) -> None:
-        decisions = self.dispatch.reported(message.incarnation, message.pid)
+        decisions = self.dispatch.reported(message.incarnation, message.pid, sender)
         if decisions is None:  # it was killed before it could be: now it can
             kill_process(message.pid)
         self._do(decisions if decisions is not None else [w.Spawn()])
@@ -258,19 +275,30 @@ class LeadClient(SafeActor):
         if self.shutdown.overdue(time.time()):
             self._do(self.supervision.drain())
         else:
-            for address in self.supervision.unnoticed():
+            for incarnation in self.supervision.unnoticed():
                 log.warning("node %r: a WorkloadClient ended without notice", self.config.node_id)
-                self._do(self.supervision.process_ended(address, time.monotonic()))
+                self._do(self.supervision.process_ended(incarnation, time.monotonic()))
             self._do(self.dispatch.idle(time.monotonic()))
             self._do(self.dispatch.stalled(time.time()))
             self._pull_if_paused()
             self._do([w.Spawn()] if self.pool.needs_refill() else [])  # refills once a pause after deaths is over
         self._do([w.Later(HOUSEKEEPING_PERIOD, w.Job.HOUSEKEEPING)])
 
+    def receive_WorkloadClientExited(self, message: wire.WorkloadClientExited, sender: ActorAddress) -> None:
+        if sender == self.spawner:  # not a late notice of a Spawner replaced since
+            self._do(self.supervision.process_ended(message.incarnation, time.monotonic()))
+
     def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
-        if message.childAddress != self.sender:
-            self._do(self.supervision.process_ended(message.childAddress, time.monotonic()))
-        elif not (self.supervision.exiting or self.shutdown.active):
+        stopping = self.supervision.exiting or self.shutdown.active
+        if message.childAddress == self.spawner:
+            if not stopping:  # its children's exit notices would come from it: treat them all as ended
+                log.error(
+                    "node %r: the Spawner exited; its WorkloadClients are stopped, a new one starts",
+                    self.config.node_id,
+                )
+                self.spawner = self.createActor(Spawner)
+                self._do(self.supervision.spawner_lost(time.monotonic()))
+        elif message.childAddress == self.sender and not stopping:
             log.error("node %r: the Sender exited; starting a new one", self.config.node_id)
             self._start_sender()
 

@@ -16,10 +16,10 @@ __all__ = ["MAX_CONCURRENT_SPAWNS", "SPAWN_TURN", "ProcessPool", "Reported", "Sp
 
 MAX_CONCURRENT_SPAWNS = 64
 """WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
-connected yet against all such children, so an unbounded burst of spawns costs quadratic time."""
-SPAWN_TURN = 2
-"""WorkloadClients forked per turn: a fork costs the LeadClient milliseconds, so between turns its
-transport runs and it handles what arrived meanwhile (first tasks go to processes that just started)."""
+connected yet against all such children (in the Spawner), so an unbounded burst costs quadratic time."""
+SPAWN_TURN = 8
+"""WorkloadClients asked of the Spawner per turn (one message): between turns the LeadClient's transport
+runs and it handles what arrived meanwhile, while the Spawner forks."""
 WARM_PAUSE_AFTER_GIVING_UP = 30.0
 """After warm processes died too often (``RestartIntensity``), how long the warm pool is not refilled."""
 
@@ -65,10 +65,10 @@ class ProcessPool:
         self.deaths = 0  # processes that ended without being asked to (deadline kills included)
         self.deadline_kills = 0
 
-    def new_process(self, address: Any) -> Process:
-        """Record a process just created (``createActor``)."""
+    def new_process(self) -> Process:
+        """Record a process about to be started (by the Spawner); its address comes with its report."""
         slot = self.board.allocate() if self.board is not None else -1
-        return Process(address, next(self.incarnations), slot)
+        return Process(next(self.incarnations), slot)
 
     # Giving workloads a process.
 
@@ -108,33 +108,34 @@ class ProcessPool:
         plan.again = budget == 0
         return plan
 
-    def forked_for(self, workload: Workload, address: Any) -> None:
-        """``workload``'s process was just created; its start goes with its first tasks."""
-        workload.process = self.new_process(address)
+    def forked_for(self, workload: Workload) -> None:
+        """``workload`` gets a new process; its start goes with its first tasks."""
+        workload.process = self.new_process()
         workload.phase = Phase.ASSIGNED
         workload.sent = 0
         self.spawning[workload.process.incarnation] = workload
         self.created += 1
 
-    def forked_warm(self, address: Any) -> Process:
-        process = self.new_process(address)
+    def forked_warm(self) -> Process:
+        """A new process for the warm pool."""
+        process = self.new_process()
         self.warming[process.incarnation] = process
         return process
 
     def needs_refill(self) -> bool:
         return len(self.warm) + len(self.warming) < self.size
 
-    def reported(self, incarnation: int, pid: int) -> Reported | None:
-        """A process reported its pid."""
+    def reported(self, incarnation: int, pid: int, address: Any) -> Reported | None:
+        """A process reported its pid (from ``address``)."""
         warm = self.warming.pop(incarnation, None)
         if warm is not None:
-            warm.pid = pid
+            warm.pid, warm.address = pid, address
             self.warm.append(warm)
             return Reported(warm=warm)
         workload = self.spawning.pop(incarnation, None)
         if workload is None or workload.process is None:
             return None
-        workload.process.pid = pid
+        workload.process.pid, workload.process.address = pid, address
         if workload.phase is Phase.STARTING:
             workload.phase = Phase.LIVE
         kill = incarnation in self.doomed
@@ -161,10 +162,10 @@ class ProcessPool:
             return False
         return True
 
-    def warm_exited(self, address: Any) -> Process | None:
-        """If ``address`` is a warm process (reported or not), forget it and return it."""
+    def warm_exited(self, incarnation: int) -> Process | None:
+        """If ``incarnation`` is a warm process (reported or not), forget it and return it."""
         for process in [*self.warm, *self.warming.values()]:
-            if process.address == address:
+            if process.incarnation == incarnation:
                 if process in self.warm:
                     self.warm.remove(process)
                 self.warming.pop(process.incarnation, None)
@@ -172,10 +173,10 @@ class ProcessPool:
                 return process
         return None
 
-    def retired_exited(self, address: Any) -> Workload | None:
-        """If ``address`` is a retiring workload's process, forget it and return the workload."""
+    def retired_exited(self, incarnation: int) -> Workload | None:
+        """If ``incarnation`` is a retiring workload's process, forget it and return the workload."""
         for workload in self.retiring:
-            if workload.process is not None and workload.process.address == address:
+            if workload.process is not None and workload.process.incarnation == incarnation:
                 self.retiring.remove(workload)
                 return workload
         return None
@@ -198,11 +199,16 @@ class ProcessPool:
         self.warm_paused_until = now + (WARM_PAUSE_AFTER_GIVING_UP if delay is None else delay)
         return stopped
 
-    def gone_unnoticed(self, busy: list[Workload], alive: Callable[[int], bool]) -> list[Any]:
-        """Addresses of processes that ended without a notice (Thespian misses some deaths when several end at
-        once): of these workloads, those holding tasks, and of the warm pool."""
+    def gone_unnoticed(self, busy: list[Workload], alive: Callable[[int], bool]) -> list[int]:
+        """Incarnations of processes that ended without a notice (Thespian misses some deaths when several end
+        at once): of these workloads, those holding tasks, and of the warm pool."""
         processes = [w.process for w in [*busy, *self.retiring] if w.running and w.process is not None]
-        return [p.address for p in [*processes, *self.warm] if p.pid is not None and not alive(p.pid)]
+        return [p.incarnation for p in [*processes, *self.warm] if p.pid is not None and not alive(p.pid)]
+
+    def every_process(self, workloads: list[Workload]) -> list[Process]:
+        """Every process this pool knows of: warm, starting, retiring, and these workloads'."""
+        owned = [w.process for w in [*workloads, *self.retiring] if w.process is not None]
+        return [*self.warm, *self.warming.values(), *owned]
 
     def board_state(self, workload: Workload) -> tuple[int, float, int] | None:
         """(started seq, started at, finished seq) of ``workload``'s process; ``None`` without a board slot."""

@@ -253,11 +253,9 @@ class WorkloadTable:
             answers += self.stop(workload, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
         return answers
 
-    def by_address(self, address: object) -> Workload | None:
-        """The workload whose process has ``address``."""
-        return next(
-            (w for w in self.workloads.values() if w.process is not None and w.process.address == address), None
-        )
+    def by_incarnation(self, incarnation: int) -> Workload | None:
+        """The workload whose process is ``incarnation``."""
+        return next((w for w in self.workloads.values() if w.incarnation == incarnation), None)
 
     def restart_due(self, workload_id: WorkloadId, token: int) -> Workload | None:
         """The workload whose restart delay (``token``) is over, if it still waits for it."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import ErrorKind
 from .pool import ProcessPool
@@ -58,20 +57,20 @@ class Supervision:
         self.alive = alive  # whether a pid still runs (``runtime.proc.process_alive``)
         self.exiting = False  # Thespian is stopping the node's actors: nothing restarts
 
-    def process_ended(self, address: Any, now: float) -> list[Decision]:
+    def process_ended(self, incarnation: int, now: float) -> list[Decision]:
         """A WorkloadClient process (warm, retiring or a workload's) has ended: what it is owed, what restarts."""
         stopping = self.exiting or self.shutdown.active
-        if (warm := self.pool.warm_exited(address)) is not None:
+        if (warm := self.pool.warm_exited(incarnation)) is not None:
             if not stopping and (module := self.pool.warm_died(now)) is not None:
                 log.warning(
                     "a warm WorkloadClient (pid %s) died importing %r ahead: no more imports ahead", warm.pid, module
                 )
             return []
-        if (retired := self.pool.retired_exited(address)) is not None:
+        if (retired := self.pool.retired_exited(incarnation)) is not None:
             answers, died = self.recovery.retired_ended(retired, self.pool.board_state(retired))
             self.pool.deaths += died
             return [*answers, *self._released(retired)]
-        workload = self.table.by_address(address)
+        workload = self.table.by_incarnation(incarnation)
         if workload is None:
             return []
         self.pool.deaths += 1
@@ -85,8 +84,17 @@ class Supervision:
         )
         return [*answers, *self._restart(workload, progressed, now), *self._released(workload)]
 
-    def unnoticed(self) -> list[Any]:
-        """Addresses of processes that ended without Thespian saying so (it misses some when several end at once)."""
+    def spawner_lost(self, now: float) -> list[Decision]:
+        """The Spawner died: no exit notice of its WorkloadClients would come, so each is killed and ended
+        now (its tasks answered, its workload restarted from a new Spawner)."""
+        decisions: list[Decision] = []
+        for process in self.pool.every_process(list(self.table)):
+            decisions.append(Kill(process))
+            decisions += self.process_ended(process.incarnation, now)
+        return decisions
+
+    def unnoticed(self) -> list[int]:
+        """Incarnations of processes that ended without Thespian saying so (it misses some when several end at once)."""
         return self.pool.gone_unnoticed(list(self.table), self.alive)
 
     def check_deadline(self, check: CheckDeadline, now: float, monotonic: float) -> list[Decision]:
@@ -102,7 +110,7 @@ class Supervision:
         if not isinstance(verdict, Expired):
             return []
         if workload.pid is not None and not self.alive(workload.pid):  # it died, and Thespian has not said so yet
-            return self.process_ended(workload.process.address, monotonic)
+            return self.process_ended(workload.process.incarnation, monotonic)
         log.warning(
             "workload %r: task %s exceeded its %s s deadline; killing pid %s",
             workload.workload_id,

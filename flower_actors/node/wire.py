@@ -1,4 +1,4 @@
-"""Messages between a node's own actors: LeadClient, WorkloadClients and Sender.
+"""Messages between a node's own actors: LeadClient, Spawner, WorkloadClients and Sender.
 
 Nothing outside a node sends or reads these; the public requests of a node
 are in ``flower_actors.control``, the server link's in ``flower_actors.link``.
@@ -14,15 +14,18 @@ from ..messages import NodeId, ShortRepr, TaskIns, TaskRes, WorkloadId
 
 __all__ = [
     "FlushSender",
+    "ForwardToChild",
     "PrewarmWorkloadClient",
     "ReportProgress",
     "RunTasks",
     "SenderFlushed",
     "SenderProgress",
+    "SpawnWorkloadClients",
     "StartSender",
     "StartWorkloadClient",
     "TaskResGroup",
     "TasksDone",
+    "WorkloadClientExited",
     "WorkloadClientStarted",
 ]
 
@@ -83,6 +86,33 @@ class WorkloadClientStarted:
     workload_id: WorkloadId | None
     pid: int
     incarnation: int = 0
+
+
+@dataclass(frozen=True, repr=False)
+class SpawnWorkloadClients(ShortRepr):
+    """LeadClient → Spawner: start a WorkloadClient per item and send it the item's first message.
+
+    Each item is ``(incarnation, first message)``: a ``StartWorkloadClient``
+    (with its first tasks) or a ``PrewarmWorkloadClient``.
+    """
+
+    starts: tuple[tuple[int, object], ...]
+
+
+@dataclass(frozen=True)
+class ForwardToChild:
+    """LeadClient → Spawner: pass ``message`` on to the WorkloadClient of ``incarnation`` (its address is not
+    known to the LeadClient before the process reports)."""
+
+    incarnation: int
+    message: object
+
+
+@dataclass(frozen=True)
+class WorkloadClientExited:
+    """Spawner → LeadClient: the WorkloadClient process of ``incarnation`` has ended."""
+
+    incarnation: int
 
 
 @dataclass(frozen=True, repr=False)

@@ -30,6 +30,7 @@ __all__ = [
     "Process",
     "RestartDue",
     "Spawn",
+    "Start",
     "Unpark",
     "Workload",
     "tasks_of",
@@ -59,14 +60,14 @@ class Phase(enum.Enum):
 class Process:
     """One WorkloadClient process: warm (no workload yet) or a workload's."""
 
-    address: Any
-    """Its Thespian ``ActorAddress``."""
     incarnation: int
-    """Unique per process this LeadClient started; echoed in its reports."""
+    """Unique per process this LeadClient started; echoed in its reports and in the Spawner's exit notice."""
     slot: int
     """Its slot on the task board (-1: none)."""
     pid: int | None = None
     """``None`` until it reports."""
+    address: Any = None
+    """Its Thespian ``ActorAddress``; ``None`` until it reports (the Spawner created it)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class Kill:
     """Decision: SIGKILL ``process`` (a stuck handler never reads an exit request)."""
 
     process: Process
+
+
+@dataclass(frozen=True)
+class Start:
+    """Decision: start ``process`` (through the Spawner) with ``message`` as its first message."""
+
+    process: Process
+    message: object
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,7 @@ class Flush:
     """Decision: ask the Sender to push what it holds, then report (the node's last step)."""
 
 
-Decision = Answer | Exit | Kill | Send | Deliver | Later | Place | Unpark | Spawn | Flush
+Decision = Answer | Exit | Kill | Start | Send | Deliver | Later | Place | Unpark | Spawn | Flush
 """What a part asks the LeadClient to do."""
 
 

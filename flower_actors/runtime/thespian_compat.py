@@ -1,9 +1,10 @@
 """Every read or patch of a Thespian internal, one function each.
 
 Thespian 4's public API does not cover what this package needs: binding to
-one address, signing frames, bounding frame sizes, closing sockets, knowing
-whether an actor's sends are still unacknowledged, and a private endpoint
-for a thread. Each such reach into Thespian's modules lives here and checks
+one address, signing frames, bounding frame sizes, closing sockets, an
+event loop whose cost does not grow with every connection kept open,
+knowing whether an actor's sends are still unacknowledged, and a private
+endpoint for a thread. Each such reach into Thespian's modules lives here and checks
 first that the internal exists; on a Thespian without it, it raises
 ``ThespianIncompatible`` instead of silently doing something else.
 ``check_installed()`` runs every check (a test calls it); ``setup.cfg`` pins
@@ -12,6 +13,10 @@ the Thespian versions these were checked on.
 
 from __future__ import annotations
 
+import errno
+import math
+import select
+import selectors
 import socket
 import sys
 from collections.abc import Callable
@@ -29,6 +34,7 @@ __all__ = [
     "limit_frame_size",
     "pending_transmits",
     "private_endpoint",
+    "use_poll_selector",
 ]
 
 CHECKED_ON = "4.0.1"
@@ -138,6 +144,66 @@ def fix_socket_close() -> None:
     TCPTransport.close = close
 
 
+class PollSelector:
+    """The part of a ``selectors`` selector Thespian's TCP loop uses, on ``poll(2)``.
+
+    The loop builds a new selector and registers every socket it keeps open
+    on each pass. With the default ``EpollSelector`` that is a system call per
+    socket per pass (plus creating and closing the epoll); a WorkloadClient
+    keeps a connection to the LeadClient and to the Sender, so with 1,000
+    workloads those two spent most of their time registering. Registering
+    with ``poll`` costs no system call; the one ``poll`` per pass is cheap.
+    A descriptor that is not open raises ``OSError(EBADF)`` from ``select``,
+    as the loop's error handling expects (epoll raised it from ``register``).
+    """
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._events: dict[int, int] = {}
+
+    def register(self, fd: int, events: int, data: Any = None) -> selectors.SelectorKey:
+        if not isinstance(fd, int) or fd < 0:
+            raise ValueError(f"Invalid file descriptor: {fd!r}")
+        if fd in self._events:
+            raise KeyError(f"{fd!r} (FD {fd}) is already registered")
+        mask = (select.POLLIN if events & selectors.EVENT_READ else 0) | (
+            select.POLLOUT if events & selectors.EVENT_WRITE else 0
+        )
+        self._poll.register(fd, mask)
+        self._events[fd] = events
+        return selectors.SelectorKey(fd, fd, events, data)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        wait_ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+        ready = []
+        for fd, happened in self._poll.poll(wait_ms):
+            if happened & select.POLLNVAL:
+                raise OSError(errno.EBADF, f"file descriptor {fd} is not open")
+            events = (selectors.EVENT_WRITE if happened & ~select.POLLIN else 0) | (
+                selectors.EVENT_READ if happened & ~select.POLLOUT else 0
+            )
+            wanted = self._events.get(fd, 0)
+            if events & wanted:
+                ready.append((selectors.SelectorKey(fd, fd, wanted, None), events & wanted))
+        return ready
+
+    def close(self) -> None:
+        self._events.clear()
+
+
+def use_poll_selector() -> None:
+    """Make Thespian's TCP transport wait on ``PollSelector`` instead of the default selector."""
+    from thespian.system.transport import TCPTransport as tcp
+
+    _require(tcp, "selectors")
+    if getattr(tcp.selectors, "DefaultSelector", None) is PollSelector:
+        return
+    shim = type(sys)("thespian_selectors")  # the module's own view of ``selectors``; the real one is untouched
+    shim.__dict__.update({k: v for k, v in vars(selectors).items() if not k.startswith("__")})
+    shim.DefaultSelector = PollSelector  # type: ignore[attr-defined]
+    tcp.selectors = shim
+
+
 def pending_transmits(actor: Any) -> bool:
     """Whether ``actor``'s transport holds sends not acknowledged yet (in progress or queued)."""
     ref = getattr(actor, "_myRef", None)
@@ -181,7 +247,7 @@ def check_installed() -> None:
     ipbase = import_ipbase_offline()
     _require(ipbase.thisSystem, "add_local_addr")
     _require(ipbase.IPActorAddress, "bindArgs")
-    _require(tcp, "serializer", "ackMsg", "ackDataErrMsg", "TCPTransport")
+    _require(tcp, "serializer", "ackMsg", "ackDataErrMsg", "TCPTransport", "selectors")
     _require(tcp.TCPTransport, "close", "_safeSocketShutdown", "external_transport_clone")
     _require(streamBuffer, "toSendBuffer", "ackPacket", "ackDataErrPacket", "ReceiveBuffer")
     _require(streamBuffer.ReceiveBuffer, "addMore")

@@ -91,6 +91,9 @@ def secure_thespian(
 ) -> None:
     """Patch Thespian's TCP transport in this process (idempotent).
 
+    Loopback-only sockets, signed frames, bounded frame sizes, sockets
+    released on close, and an event loop that does not pay a system call
+    per open connection on every pass (``thespian_compat.use_poll_selector``).
     Call it before creating an ``ActorSystem``; ``start_actor_system`` does.
     """
     global _serializer, _bind_host
@@ -107,6 +110,7 @@ def secure_thespian(
         thespian_compat.bind_to_advertised_address(bind_host)
         thespian_compat.limit_frame_size(max_frame_bytes)
         thespian_compat.fix_socket_close()
+        thespian_compat.use_poll_selector()
     else:
         _serializer.key = key
     _bind_host = bind_host

@@ -18,6 +18,6 @@ def task(workload: Any = "w", content: Any = 1, **options: Any) -> TaskIns:
 
 def live(workload: Workload, incarnation: int = 7, pid: int = 4242, slot: int = 0) -> Workload:
     """Make ``workload`` look as if its process runs (address is any token)."""
-    workload.process = Process(f"address-{incarnation}", incarnation, slot, pid)
+    workload.process = Process(incarnation, slot, pid, f"address-{incarnation}")
     workload.phase = Phase.LIVE
     return workload

@@ -1,4 +1,4 @@
-"""The process pool, without processes (addresses are tokens, pids are numbers)."""
+"""The process pool, without processes (processes are incarnations, addresses tokens, pids numbers)."""
 
 from __future__ import annotations
 
@@ -16,32 +16,32 @@ def test_a_warm_process_is_taken_at_once_else_the_workload_waits_for_a_turn() ->
     pool = ProcessPool(TaskBoard(8), warm_pool=1, preimport="tests.apps")
     plan = pool.turn(now=0.0, stopping=False)
     assert plan.warm == 1 and not plan.workloads
-    warm = pool.forked_warm("warm-address")
-    assert pool.reported(warm.incarnation, 100) is not None and list(pool.warm) == [warm]
+    warm = pool.forked_warm()
+    assert pool.reported(warm.incarnation, 100, "warm-address") is not None and list(pool.warm) == [warm]
     first, second = workload("a"), workload("b")
     pool.assign(first)
     pool.assign(second)
     assert first.phase is Phase.ASSIGNED and first.process is warm and pool.created == 1
     assert second.phase is Phase.QUEUED
     plan = pool.turn(now=0.0, stopping=False)
-    assert plan.workloads == [second] and plan.warm == 1 and plan.again, "workloads first, then the pool"
-    pool.forked_for(second, "b-address")
+    assert plan.workloads == [second] and plan.warm == 1 and not plan.again, "workloads first, then the pool"
+    pool.forked_for(second)
     assert second.phase is Phase.ASSIGNED and second.process is not None and second.process.pid is None
     second.phase = Phase.STARTING
-    reported = pool.reported(second.process.incarnation, 200)
+    reported = pool.reported(second.process.incarnation, 200, "b-address")
     assert reported is not None and reported.workload is second and second.phase is Phase.LIVE
 
 
 def test_turns_are_bounded_and_skip_workloads_no_longer_waiting() -> None:
     pool = ProcessPool(None, warm_pool=0, preimport=None)
-    waiting = [workload(str(i)) for i in range(5)]
+    waiting = [workload(str(i)) for i in range(SPAWN_TURN + 3)]
     for w in waiting:
         pool.assign(w)
     waiting[0].phase = Phase.RETIRING  # stopped meanwhile
     plan = pool.turn(now=0.0, stopping=False)
     assert plan.workloads == waiting[1 : 1 + SPAWN_TURN] and plan.again
     for w in plan.workloads:
-        pool.forked_for(w, f"address-{w.workload_id}")
+        pool.forked_for(w)
     assert pool.starting() == SPAWN_TURN <= MAX_CONCURRENT_SPAWNS
 
 
@@ -49,9 +49,9 @@ def test_a_process_killed_before_it_reports_dies_when_it_does() -> None:
     pool = ProcessPool(None, warm_pool=0, preimport=None)
     w = workload()
     pool.assign(w)
-    pool.forked_for(w, "address")
+    pool.forked_for(w)
     assert w.process is not None and not pool.doom(w.process)
-    reported = pool.reported(w.process.incarnation, 300)
+    reported = pool.reported(w.process.incarnation, 300, "address")
     assert reported is not None and reported.kill
 
 
@@ -69,16 +69,17 @@ def test_warm_deaths_stop_importing_ahead_and_pause_the_refill() -> None:
 def test_exits_are_told_apart_and_slots_released() -> None:
     board = TaskBoard(4)
     pool = ProcessPool(board, warm_pool=1, preimport=None)
-    warm = pool.forked_warm("warm")
+    warm = pool.forked_warm()
     retired = workload("r")
     pool.assign(retired)
-    pool.forked_for(retired, "retired")
+    pool.forked_for(retired)
     pool.retire(retired)
-    assert pool.warm_exited("warm") is warm and pool.warm_exited("warm") is None
-    assert pool.retired_exited("retired") is retired
+    assert retired.process is not None and retired.process.address is None, "its address comes with its report"
+    assert pool.warm_exited(warm.incarnation) is warm and pool.warm_exited(warm.incarnation) is None
+    assert pool.retired_exited(retired.incarnation) is retired
     assert pool.released(retired), "it never reported: a spawning slot frees"
     assert len(board.free) == 4
-    pool.forked_warm("another")
+    pool.forked_warm()
     assert [type(e) for e in pool.stop_all()] == [Exit] and not pool.warming
 
 
@@ -86,14 +87,15 @@ def test_unnoticed_deaths_are_found_by_pid() -> None:
     pool = ProcessPool(None, warm_pool=1, preimport=None)
     busy = workload()
     pool.assign(busy)
-    pool.forked_for(busy, "busy")
-    warm = pool.forked_warm("warm")
-    pool.reported(warm.incarnation, 11)
+    pool.forked_for(busy)
+    warm = pool.forked_warm()
+    pool.reported(warm.incarnation, 11, "warm-address")
     assert busy.process is not None
     busy.process.pid = 12
     busy.running["t"] = (1, None)  # type: ignore[assignment]
-    assert pool.gone_unnoticed([busy], alive=lambda pid: pid == 11) == ["busy"]
-    assert pool.gone_unnoticed([busy], alive=lambda pid: False) == ["busy", "warm"]
+    assert pool.gone_unnoticed([busy], alive=lambda pid: pid == 11) == [busy.incarnation]
+    assert pool.gone_unnoticed([busy], alive=lambda pid: False) == [busy.incarnation, warm.incarnation]
+    assert pool.every_process([busy]) == [warm, busy.process]
 
 
 def test_a_stopped_node_forks_nothing_more() -> None:

@@ -44,9 +44,9 @@ class Node:
             workload = self.table.route(t, 0.0)[0]  # type: ignore[index]
         assert workload is not None
         self.pool.assign(workload)
-        self.pool.forked_for(workload, "address")
+        self.pool.forked_for(workload)
         assert workload.process is not None
-        self.pool.reported(workload.process.incarnation, 4242)
+        self.pool.reported(workload.process.incarnation, 4242, "address")
         sent = self.table.next_tasks(workload, 64)
         self.recovery.sent(workload, sent, None)
         return workload
@@ -57,7 +57,7 @@ def test_a_crash_in_a_handler_answers_it_and_the_rest_go_to_a_fresh_record() -> 
     workload = node.running(1, 2, 3)
     assert workload.process is not None
     node.board.started(workload.process.slot, 2)  # finished 1, in 2
-    decisions = node.supervision.process_ended("address", now=0.0)
+    decisions = node.supervision.process_ended(workload.incarnation, now=0.0)
     answers = [d for d in decisions if isinstance(d, Answer)]
     assert [a.kind for a in answers] == [ErrorKind.WORKLOAD_CLIENT_DIED]
     places = [d for d in decisions if isinstance(d, Place)]
@@ -68,8 +68,8 @@ def test_a_crash_in_a_handler_answers_it_and_the_rest_go_to_a_fresh_record() -> 
 
 def test_a_death_before_any_task_restarts_later() -> None:
     node = Node()
-    node.running(1)
-    decisions = node.supervision.process_ended("address", now=0.0)
+    workload = node.running(1)
+    decisions = node.supervision.process_ended(workload.incarnation, now=0.0)
     later = [d for d in decisions if isinstance(d, Later)]
     assert len(later) == 1 and isinstance(later[0].payload, RestartDue) and later[0].delay == 0.1
     assert node.supervision.restart_due(later[0].payload)[0].workload is node.table.get("w")  # type: ignore[union-attr]
@@ -88,7 +88,7 @@ def test_a_handler_past_its_deadline_is_answered_killed_and_replaced() -> None:
     assert decisions[0].kind == ErrorKind.DEADLINE_EXCEEDED  # type: ignore[union-attr]
     assert any(isinstance(d, Place) and d.workload.queued == 1 for d in decisions)
     assert node.pool.deadline_kills == 1 and node.pool.deaths == 1
-    assert node.supervision.process_ended("address", now=1.0) == [], "its exit notice answers nothing twice"
+    assert node.supervision.process_ended(check.incarnation, now=1.0) == [], "its exit notice answers nothing twice"
 
 
 def test_a_stop_drains_once_and_ends_with_the_senders_flush() -> None:
@@ -107,8 +107,21 @@ def test_a_stop_drains_once_and_ends_with_the_senders_flush() -> None:
 
 def test_nothing_restarts_once_the_actors_are_exiting() -> None:
     node = Node()
-    node.running(1, 2)
+    workload = node.running(1, 2)
     assert [type(d) for d in node.supervision.exit_now()] == [Kill]
-    decisions = node.supervision.process_ended("address", now=0.0)
+    decisions = node.supervision.process_ended(workload.incarnation, now=0.0)
     assert not any(isinstance(d, Place) for d in decisions)
     assert any(isinstance(d, Unpark) for d in decisions)
+
+
+def test_a_lost_spawner_kills_and_ends_every_process_it_started() -> None:
+    node = Node()
+    workload = node.running(1, 2)
+    assert workload.process is not None
+    old = workload.process
+    node.board.started(old.slot, 1)
+    decisions = node.supervision.spawner_lost(now=0.0)
+    assert [d.process for d in decisions if isinstance(d, Kill)] == [old], "no exit notice will come: kill it"
+    assert [d.kind for d in decisions if isinstance(d, Answer)] == [ErrorKind.WORKLOAD_CLIENT_DIED]
+    assert any(isinstance(d, Place) and d.workload.queued == 1 for d in decisions), "the rest restart"
+    assert node.supervision.spawner_lost(now=0.0) == [], "nothing is ended twice"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.metadata
+import os
 
 import pytest
 
@@ -46,3 +47,45 @@ def test_an_actor_without_the_transport_internals_raises_instead_of_guessing() -
 def test_a_system_without_a_clone_raises() -> None:
     with pytest.raises(ThespianIncompatible, match="external_clone"):
         thespian_compat.private_endpoint(object())
+
+
+def test_the_poll_selector_reports_what_the_transport_loop_reads() -> None:
+    import errno
+    import selectors
+    import socket
+
+    a, b = socket.socketpair()
+    try:
+        selector = thespian_compat.PollSelector()
+        selector.register(a.fileno(), selectors.EVENT_READ)
+        selector.register(b.fileno(), selectors.EVENT_WRITE)
+        with pytest.raises(KeyError):
+            selector.register(a.fileno(), selectors.EVENT_READ)
+        assert [(key.fd, ev) for key, ev in selector.select(0)] == [(b.fileno(), selectors.EVENT_WRITE)]
+        b.send(b"x")
+        ready = {key.fd: ev for key, ev in selector.select(1.0)}
+        assert ready == {a.fileno(): selectors.EVENT_READ, b.fileno(): selectors.EVENT_WRITE}
+        selector.close()
+        closed = socket.socket()
+        fd = closed.detach()
+        os.close(fd)
+        selector = thespian_compat.PollSelector()
+        selector.register(fd, selectors.EVENT_READ)
+        with pytest.raises(OSError) as raised:  # as epoll's register would; the transport loop handles it
+            selector.select(0)
+        assert raised.value.errno == errno.EBADF
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_transport_loop_uses_the_poll_selector_once_secured() -> None:
+    from thespian.system.transport import TCPTransport as tcp
+
+    from flower_actors import secure_thespian
+
+    secure_thespian()
+    assert tcp.selectors.DefaultSelector is thespian_compat.PollSelector
+    import selectors
+
+    assert selectors.DefaultSelector is not thespian_compat.PollSelector, "the real module is untouched"

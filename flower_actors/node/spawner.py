@@ -1,0 +1,72 @@
+"""``Spawner``: the template process every WorkloadClient of a node is forked from.
+
+The LeadClient never forks. It creates one Spawner when it starts, while
+its own memory is still small, and asks it for new WorkloadClients in
+batches (``SpawnWorkloadClients``). A fork from the LeadClient cost it
+milliseconds that grew with everything it held (page tables, sockets, a
+copy-on-write fault for each page it wrote after every fork), and each
+child inherited and then copied that state; the Spawner holds almost
+nothing, so forking is cheap, the LeadClient goes on routing meanwhile,
+and the children share the Spawner's clean pages.
+
+Thespian makes the Spawner the WorkloadClients' parent, so their
+``ChildActorExited`` reaches it; it passes each on to the LeadClient as
+``WorkloadClientExited`` with the process's incarnation. The LeadClient
+learns a process's address from its first report; before that, what it
+sends the process goes through here (``ForwardToChild``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+from thespian.actors import ActorAddress, ChildActorExited
+
+from ..runtime.actor_base import SafeActor
+from .wire import ForwardToChild, SpawnWorkloadClients, WorkloadClientExited
+from .workload_client import WorkloadClient
+
+__all__ = ["Spawner"]
+
+log = logging.getLogger(__name__)
+
+
+class Spawner(SafeActor):
+    """Creates WorkloadClients for its parent LeadClient and tells it when one ends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lead: ActorAddress | None = None
+        self.children: dict[int, ActorAddress] = {}  # incarnation -> address (Thespian's local one)
+
+    def receive_SpawnWorkloadClients(self, message: SpawnWorkloadClients, sender: ActorAddress) -> None:
+        self.lead = sender
+        gc.freeze()  # a child's collections then never visit (and so never copy) the pages it shares with us
+        for incarnation, first in message.starts:
+            child = self.createActor(WorkloadClient)
+            self.children[incarnation] = child
+            self.send(child, first)  # Thespian holds it until the child has connected
+
+    def receive_ForwardToChild(self, message: ForwardToChild, sender: ActorAddress) -> None:
+        child = self.children.get(message.incarnation)
+        if child is not None:
+            self.send(child, message.message)
+
+    def receive_ChildActorExited(self, message: ChildActorExited, sender: ActorAddress) -> None:
+        incarnation = self._incarnation_of(message.childAddress)
+        if incarnation is None:
+            log.debug("Spawner: a second exit notice, or of an unknown child: %s", message.childAddress)
+            return
+        del self.children[incarnation]
+        if self.lead is not None:
+            self.send(self.lead, WorkloadClientExited(incarnation))
+
+    def _incarnation_of(self, address: Any) -> int | None:
+        # Thespian's local addresses compare equal to the real one once the child connected, but do not
+        # hash alike: a scan, newest first (short-lived processes end first).
+        for incarnation in reversed(self.children):
+            if self.children[incarnation] == address:
+                return incarnation
+        return None
