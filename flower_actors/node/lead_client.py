@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_PERIOD = 0.5
 """Seconds between checks for lost pulls, unreported deaths, idle workloads and stop deadlines."""
+READY_WAIT = 2.0
+"""Longest ``StartLeadClient`` waits for the warm pool to be full before it is answered: a node that says it
+started can give its first new workloads a process at once."""
 STATUS_WAIT = 0.25
 """Longest a ``GetNodeStatus`` waits for the Sender to have no push unacknowledged before it is answered."""
 
@@ -76,6 +79,7 @@ class LeadClient(SafeActor):
         self.status_waiters: list[tuple[ActorAddress, int]] = []
         self.status_seq = 0
         self.progress = wire.SenderProgress(0, 0, 0)  # the Sender's latest report
+        self.start_waiter: tuple[ActorAddress, control.LeadClientStarted] | None = None
 
     def receiveMessage(self, message: Any, sender: ActorAddress) -> None:
         if self.started or isinstance(message, (control.StartLeadClient, ActorExitRequest, ChildActorExited)):
@@ -111,7 +115,17 @@ class LeadClient(SafeActor):
                 self._arm_tick()
             log.info("node %r started: %s", config.node_id, config.describe())
         node_id, next_pull = (config.node_id, self.schedule.next_pull_at) if self.started else ("", None)
-        self.send(sender, control.LeadClientStarted(node_id, os.getpid(), os.getsid(0), next_pull or 0.0, error))
+        reply = control.LeadClientStarted(node_id, os.getpid(), os.getsid(0), next_pull or 0.0, error)
+        if error is None and not self.pool.full():  # answered once the warm pool is full (or after READY_WAIT)
+            self.start_waiter = (sender, reply)
+            self._do([w.Later(READY_WAIT, w.Job.READY)])
+        else:
+            self.send(sender, reply)
+
+    def _answer_start(self) -> None:
+        if self.start_waiter is not None:
+            (who, reply), self.start_waiter = self.start_waiter, None
+            self.send(who, reply)
 
     def _start_sender(self) -> None:
         self.sender = self.dispatch.sender = self.createActor(Sender)
@@ -230,6 +244,8 @@ class LeadClient(SafeActor):
         if decisions is None:  # it was killed before it could be: now it can
             kill_process(message.pid)
         self._do(decisions if decisions is not None else [w.Spawn()])
+        if self.start_waiter is not None and self.pool.full():
+            self._answer_start()
 
     def receive_TasksDone(self, message: wire.TasksDone, sender: ActorAddress) -> None:
         self._do([*self.dispatch.done(message), *self.supervision.maybe_drain()])
@@ -262,6 +278,8 @@ class LeadClient(SafeActor):
                 self._answer_status()
             case w.Job.FLUSH:
                 self._do(self.supervision.flush())
+            case w.Job.READY:
+                self._answer_start()
             case w.CheckDeadline() as check:
                 self._do(self.supervision.check_deadline(check, time.time(), time.monotonic()))
             case w.OrphansDue() as due:

@@ -125,6 +125,10 @@ class ProcessPool:
     def needs_refill(self) -> bool:
         return len(self.warm) + len(self.warming) < self.size
 
+    def full(self) -> bool:
+        """Whether every process of the warm pool has reported and waits for a workload."""
+        return len(self.warm) >= self.size
+
     def reported(self, incarnation: int, pid: int, address: Any) -> Reported | None:
         """A process reported its pid (from ``address``)."""
         warm = self.warming.pop(incarnation, None)

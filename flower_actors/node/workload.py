@@ -244,6 +244,8 @@ class Job(enum.Enum):
     """Answer status requests still waiting for the Sender."""
     FLUSH = "flush"
     """A stopping node flushes its Sender."""
+    READY = "ready"
+    """Answer ``StartLeadClient`` even if the warm pool is not full yet."""
 
 
 @dataclass(frozen=True)
