@@ -8,7 +8,9 @@ node id, finds here what its previous life pulled and did not answer, and
 answers each with a Node Unavailable error reply.
 
 One small file per message (its content-less proto, a few hundred bytes),
-written when the message is confirmed and removed when its reply is stored:
+written as soon as ``PullMessages`` returns the message (before its run,
+FAB and objects are fetched: the SuperLink counts it delivered from then on)
+and removed when its reply is stored:
 the cost grows with the messages in flight, not with the run's length.
 Written by rename, not synced: a real power loss may lose the last entries.
 """

@@ -275,15 +275,18 @@ class SuperLinkLink(SafeActor):
         """Everything a pulled message needs before its run's client can take it; ``None`` if it needs no reply."""
         assert self.session is not None and self.fabs is not None
         self.book.ended.discard(pulled.run_id)
+        self.book.delivered(pulled.message_id, pulled.run_id, pulled.message)
         try:
             run = self.book.run(pulled.run_id) or fetch_run(self.session, self.fabs, self.book, pulled.run_id)
             objects = self.session.pull_objects(pulled.run_id, tree_ids(pulled.tree))
             self.session.confirm(pulled.run_id, pulled.message_id)
         except RunEnded:
             log.info("run %s is not running: message %s needs no reply", pulled.run_id, pulled.message_id[:12])
+            self.book.not_owed(pulled.message_id)
             self.book.run_ended(pulled.run_id)
             return None
         except NodeUnknown:
+            self.book.not_owed(pulled.message_id)
             raise
         except (FleetError, FabError) as exc:
             log.error("message %s of run %s could not be received: %s", pulled.message_id[:12], pulled.run_id, exc)

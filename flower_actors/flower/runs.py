@@ -97,14 +97,22 @@ class RunBook:
             self.checked_at[run_id] = now
         return due
 
+    def delivered(self, message_id: str, run_id: int, message: bytes) -> None:
+        """``PullMessages`` just returned this message, which the SuperLink now counts delivered: keep it in the
+        journal at once, before its run, FAB and objects are fetched (a node killed meanwhile must answer it)."""
+        if self.journal is not None:
+            self.journal.record(message_id, run_id, message)
+
+    def not_owed(self, message_id: str) -> None:
+        """A delivered message needs no reply after all (its run ended, or the SuperLink forgot this node)."""
+        self._forget([message_id])
+
     def received(self, message_id: str, run_id: int, message: bytes, size: int) -> None:
-        """A message was pulled and confirmed: it owes a reply."""
+        """A message was pulled and confirmed (and journaled by ``delivered``): it owes a reply."""
         self.pulled += 1
         now = time.monotonic()
         self.pending[message_id] = Pending(run_id, message, now, size)
         self.checked_at[run_id] = now
-        if self.journal is not None:
-            self.journal.record(message_id, run_id, message)
 
     def owes(self, message_id: str) -> Pending | None:
         """The pending message ``message_id``, or ``None`` if it was answered already or its run ended."""

@@ -40,9 +40,12 @@ def test_a_journal_that_cannot_write_never_stops_a_message(tmp_path: Path) -> No
 
 def test_the_run_book_journals_pending_messages_and_keeps_the_latest_state(tmp_path: Path) -> None:
     book = RunBook(journal=PendingJournal(tmp_path / "j"))
-    book.received("m1", 5, b"p1", 10)
-    book.received("m2", 5, b"p2", 10)
-    book.received("m3", 6, b"p3", 10)
+    book.delivered("m0", 5, b"p0")  # pulled; the node is killed before it has fetched the run: still journaled
+    assert [x.message_id for x in book.journal.leftovers()] == ["m0"]
+    book.not_owed("m0")  # its run had ended
+    for message_id, run_id in (("m1", 5), ("m2", 5), ("m3", 6)):
+        book.delivered(message_id, run_id, b"p")
+        book.received(message_id, run_id, b"p", 10)
     book.answered("m1", 0.1, False)
     book.states[5] = b"state"
     assert {x.message_id for x in book.journal.leftovers()} == {"m2", "m3"}
