@@ -25,6 +25,7 @@ from typing import Any
 from thespian.actors import ActorAddress, ChildActorExited
 
 from ..runtime.actor_base import SafeActor
+from ..runtime.thespian_compat import close_idle_connections
 from .wire import ForwardToChild, SpawnWorkloadClients, WorkloadClientExited
 from .workload_client import WorkloadClient
 
@@ -43,6 +44,7 @@ class Spawner(SafeActor):
 
     def receive_SpawnWorkloadClients(self, message: SpawnWorkloadClients, sender: ActorAddress) -> None:
         self.lead = sender
+        close_idle_connections(self, keep=sender)  # to the processes it started before: they need no more
         gc.freeze()  # a child's collections then never visit (and so never copy) the pages it shares with us
         for incarnation, first in message.starts:
             child = self.createActor(WorkloadClient)

@@ -92,8 +92,9 @@ def secure_thespian(
     """Patch Thespian's TCP transport in this process (idempotent).
 
     Loopback-only sockets, signed frames, bounded frame sizes, sockets
-    released on close, and an event loop that does not pay a system call
-    per open connection on every pass (``thespian_compat.use_poll_selector``).
+    released on close, and an event loop that pays neither a system call
+    nor much Python per open connection on every pass
+    (``thespian_compat.use_poll_selector``, ``lighten_connection_bookkeeping``).
     Call it before creating an ``ActorSystem``; ``start_actor_system`` does.
     """
     global _serializer, _bind_host
@@ -111,6 +112,7 @@ def secure_thespian(
         thespian_compat.limit_frame_size(max_frame_bytes)
         thespian_compat.fix_socket_close()
         thespian_compat.use_poll_selector()
+        thespian_compat.lighten_connection_bookkeeping()
     else:
         _serializer.key = key
     _bind_host = bind_host

@@ -89,3 +89,28 @@ def test_the_transport_loop_uses_the_poll_selector_once_secured() -> None:
     import selectors
 
     assert selectors.DefaultSelector is not thespian_compat.PollSelector, "the real module is untouched"
+
+
+def test_connection_bookkeeping_keeps_hashes_and_expiry_and_never_sends_a_hash() -> None:
+    import pickle
+    from datetime import timedelta
+
+    from thespian.system.transport import TCPTransport as tcp
+
+    from flower_actors import secure_thespian
+
+    secure_thespian()
+    ipbase = thespian_compat.import_ipbase_offline()
+    address = ipbase.IPActorAddress(2, 1, 6, "127.0.0.1", 45678)
+    same = ipbase.IPActorAddress(2, 1, 6, "127.0.0.1", 45678)
+    assert hash(address) == hash(same) == hash(address), "computed once, equal for equal addresses"
+    assert "_fa_hash" in vars(address) and "_fa_hash" not in pickle.loads(pickle.dumps(address)).__dict__
+    assert {address: 1}[same] == 1
+    idle = tcp.IdleSocket(None, address)
+    assert not idle.expired()
+    original = tcp.MAX_IDLE_SOCKET_PERIOD
+    tcp.MAX_IDLE_SOCKET_PERIOD = timedelta(0)
+    try:
+        assert tcp.IdleSocket(None, address).expired()
+    finally:
+        tcp.MAX_IDLE_SOCKET_PERIOD = original
