@@ -137,7 +137,10 @@ class ProcessPool:
             self.warm.append(warm)
             return Reported(warm=warm)
         workload = self.spawning.pop(incarnation, None)
-        if workload is None or workload.process is None:
+        if workload is None or workload.process is None:  # forgotten meanwhile (its Spawner died): doomed or not
+            if incarnation in self.doomed:
+                self.doomed.discard(incarnation)
+                return Reported(kill=True)
             return None
         workload.process.pid, workload.process.address = pid, address
         if workload.phase is Phase.STARTING:

@@ -53,6 +53,13 @@ def test_a_process_killed_before_it_reports_dies_when_it_does() -> None:
     assert w.process is not None and not pool.doom(w.process)
     reported = pool.reported(w.process.incarnation, 300, "address")
     assert reported is not None and reported.kill
+    again = workload("again")
+    pool.assign(again)
+    pool.forked_for(again)
+    assert again.process is not None and not pool.doom(again.process)
+    pool.released(again)  # ended without a report (its Spawner died)
+    late = pool.reported(again.process.incarnation, 301, "address")
+    assert late is not None and late.kill, "a doomed process that reports late still dies"
 
 
 def test_warm_deaths_stop_importing_ahead_and_pause_the_refill() -> None:
