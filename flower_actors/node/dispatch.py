@@ -30,6 +30,9 @@ LONG_HANDLER = 0.005
 a message to a process inside a handler holds one of the LeadClient's 20 transmit slots until it ends."""
 STALL_S = 1.0
 """Tasks sent this long ago that an idle process has not started are sent again (see ``Dispatch.stalled``)."""
+IDLE_CONFIRM_S = 0.25
+"""How long a process must stay idle with the same tasks finished before it counts as stalled: between two
+of its tasks (a result leaving, the next task's slice about to start) it looks idle for a few milliseconds."""
 
 
 class Dispatch:
@@ -161,7 +164,9 @@ class Dispatch:
         that process something else, 120 s later in a soak; the task board showed
         the process idle with the task counted as sent. The process drops a
         copy it already has, so a resend is safe; a process inside a handler is
-        never "idle" on the board.
+        never "idle" on the board, and one seen idle only once may be between
+        two tasks (``IDLE_CONFIRM_S``): seen so in the FED demo, where a task
+        queued behind a 2 s one was "sent again" at the moment the first ended.
         """
         decisions: list[Decision] = []
         for workload in list(self.table):
@@ -170,10 +175,18 @@ class Dispatch:
                 continue
             state = self.pool.board_state(workload)
             if state is None or state[2] < state[0] or now - workload.fed_at < STALL_S:
+                workload.idle_mark = None
                 continue  # no board, in a handler, or fed only just now
             stuck = tuple(task for seq, task in sorted(workload.running.values(), key=lambda e: e[0]) if seq > state[2])
             if not stuck:
                 continue
+            mark = workload.idle_mark
+            if mark is None or mark[0] != state[2]:
+                workload.idle_mark = (state[2], now)  # first seen idle after this many tasks: look again later
+                continue
+            if now - mark[1] < IDLE_CONFIRM_S:
+                continue
+            workload.idle_mark = None
             log.warning(
                 "workload %r: %d task(s) sent %.1f s ago not started by its idle process (pid %s): sent again",
                 workload.workload_id,

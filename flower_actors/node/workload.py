@@ -182,6 +182,8 @@ class Workload:
     last_active: float = field(default_factory=time.monotonic)
     fed_at: float = 0.0
     """When tasks were last sent to it (wall clock)."""
+    idle_mark: tuple[int, float] | None = None
+    """(tasks finished, when first seen) while its process looked idle with tasks it has not started."""
     watched: bool = False
     """A deadline check of its process is pending."""
     held: int = 0
