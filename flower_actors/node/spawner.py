@@ -45,7 +45,11 @@ class Spawner(SafeActor):
     def receive_SpawnWorkloadClients(self, message: SpawnWorkloadClients, sender: ActorAddress) -> None:
         self.lead = sender
         close_idle_connections(self, keep=sender)  # to the processes it started before: they need no more
-        gc.freeze()  # a child's collections then never visit (and so never copy) the pages it shares with us
+        # A child's collections then never visit (and so never copy) the pages it shares with us, nor do ours
+        # (our heap grows with every child). Frozen objects are never collected: collect what is garbage first
+        # (only what is newer than the last freeze is visited).
+        gc.collect()
+        gc.freeze()
         for incarnation, first in message.starts:
             child = self.createActor(WorkloadClient)
             self.children[incarnation] = child
