@@ -195,21 +195,22 @@ class LeadClient(SafeActor):
             warm = self.pool.forked_warm()
             prewarm = wire.PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, self.pool.preimport)
             decisions.append(w.Start(warm, prewarm))
-        starts = [(d.process.incarnation, d.message) for d in decisions if isinstance(d, w.Start)]
-        if starts:  # one message for the whole turn
-            self.send(self.spawner, wire.SpawnWorkloadClients(tuple(starts)))
-        self._do([d for d in decisions if not isinstance(d, w.Start)])
+        self._do(decisions)
         self._do([w.Spawn()] if plan.again and not exiting else [])
 
     def _do(self, decisions: Iterable[w.Decision]) -> None:
         """Carry out what the parts decided: the one place that sends, kills and sets timers."""
+        decisions = list(decisions)
+        starts = tuple((d.process.incarnation, d.message) for d in decisions if isinstance(d, w.Start))
+        if starts:  # one message for all new processes, before anything that may follow them through the Spawner
+            self.send(self.spawner, wire.SpawnWorkloadClients(starts))
         for decision in decisions:
             match decision:
                 case w.Answer(task=task, kind=kind, message=message):
                     self.recovery.answered(task.task_id)
                     self.send(self.sender, TaskRes.answer(task, error=TaskError(kind, message)))
-                case w.Start(process=process, message=message):
-                    self.send(self.spawner, wire.SpawnWorkloadClients(((process.incarnation, message),)))
+                case w.Start():
+                    pass  # sent above, all in one message
                 case w.Send(address=address, message=message):
                     self.send(address, message)
                 case w.Exit(process=process) | w.Kill(process=process):  # a stuck handler never reads the request
