@@ -100,7 +100,7 @@ class SuperLinkLink(SafeActor):
         self.pull_retry = PULL_RETRY_MIN
         self.ticking = False
         self.pusher = ReplyPusher(self.book, lambda: self.session if self.online else None)
-        self.served: collections.deque[TaskRes] = collections.deque(maxlen=1)  # for a timeline: keep_results
+        self.served: collections.deque[TaskRes] = collections.deque(maxlen=0)  # for a timeline: keep_results
 
     # Joining and leaving.
 
@@ -109,7 +109,7 @@ class SuperLinkLink(SafeActor):
             self.send(sender, SuperLinkJoined(self.session.node_id))
             return
         self.options = message.options
-        self.served = collections.deque(maxlen=max(1, message.options.keep_results))
+        self.served = collections.deque(maxlen=max(0, message.options.keep_results))
         try:
             key = self._private_key(message.options.private_key_pem)
             where = SuperLinkAddress(
@@ -375,7 +375,7 @@ class SuperLinkLink(SafeActor):
                 return  # unreachable, or the node is unknown: the next tick tries again
 
     def receive_GetServedResults(self, message: GetServedResults, sender: Any) -> None:
-        self.send(sender, ServedResults(tuple(self.served) if self.options.keep_results else ()))
+        self.send(sender, ServedResults(tuple(self.served)))
 
     def receive_GetLinkStatus(self, message: GetLinkStatus, sender: Any) -> None:
         node_id = self.session.node_id if self.session else None
