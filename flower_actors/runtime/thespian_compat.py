@@ -325,6 +325,7 @@ def close_endpoint(endpoint: Any, on_error: Callable[[BaseException], None] = la
 def check_installed() -> None:
     """Check every internal this module relies on against the installed Thespian; raises ``ThespianIncompatible``."""
     from thespian import actors
+    from thespian.system import actorManager
     from thespian.system.transport import TCPTransport as tcp
     from thespian.system.transport import asyncTransportBase, streamBuffer
 
@@ -339,6 +340,7 @@ def check_installed() -> None:
     _require(streamBuffer, "toSendBuffer", "ackPacket", "ackDataErrPacket", "ReceiveBuffer")
     _require(streamBuffer.ReceiveBuffer, "addMore")
     _require(actors, "ExternalContext")
+    _require(actorManager.ActorManager, "run")
     transport = asyncTransportBase.asyncTransportBase.__new__(asyncTransportBase.asyncTransportBase)
     asyncTransportBase.asyncTransportBase.__init__(transport)
     _require(transport, "_aTB_numPendingTransmits", "_aTB_queuedPendingTransmits")

@@ -31,7 +31,7 @@ import socket
 from typing import Any
 
 from ..errors import ConfigError, UnauthenticatedFrame
-from . import thespian_compat
+from . import frame_stack, tcp_loop, thespian_compat
 
 __all__ = ["SECRET_ENV", "UnauthenticatedFrame", "secure_thespian", "transport_secret"]
 
@@ -94,7 +94,9 @@ def secure_thespian(
     Loopback-only sockets, signed frames, bounded frame sizes, sockets
     released on close, and an event loop that pays neither a system call
     nor much Python per open connection on every pass
-    (``thespian_compat.use_poll_selector``, ``lighten_connection_bookkeeping``).
+    (``thespian_compat.use_poll_selector``, ``lighten_connection_bookkeeping``,
+    ``tcp_loop``), and actor loops that never map and unmap frame-stack
+    chunks (``frame_stack``).
     Call it before creating an ``ActorSystem``; ``start_actor_system`` does.
     """
     global _serializer, _bind_host
@@ -113,6 +115,8 @@ def secure_thespian(
         thespian_compat.fix_socket_close()
         thespian_compat.use_poll_selector()
         thespian_compat.lighten_connection_bookkeeping()
+        tcp_loop.install()
+        frame_stack.steady_actor_stacks()
     else:
         _serializer.key = key
     _bind_host = bind_host
