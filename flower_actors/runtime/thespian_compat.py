@@ -326,6 +326,7 @@ def check_installed() -> None:
     """Check every internal this module relies on against the installed Thespian; raises ``ThespianIncompatible``."""
     from thespian import actors
     from thespian.system import actorManager
+    from thespian.system import transport as transport_module
     from thespian.system.transport import TCPTransport as tcp
     from thespian.system.transport import asyncTransportBase, streamBuffer
 
@@ -341,6 +342,9 @@ def check_installed() -> None:
     _require(streamBuffer.ReceiveBuffer, "addMore")
     _require(actors, "ExternalContext")
     _require(actorManager.ActorManager, "run")
+    _require(transport_module, "TransmitIntent", "ReceiveEnvelope")
+    _require(transport_module.TransmitIntent, "identify")
+    _require(transport_module.ReceiveEnvelope, "identify")
     transport = asyncTransportBase.asyncTransportBase.__new__(asyncTransportBase.asyncTransportBase)
     asyncTransportBase.asyncTransportBase.__init__(transport)
     _require(transport, "_aTB_numPendingTransmits", "_aTB_queuedPendingTransmits")

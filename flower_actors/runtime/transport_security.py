@@ -31,7 +31,7 @@ import socket
 from typing import Any
 
 from ..errors import ConfigError, UnauthenticatedFrame
-from . import frame_stack, tcp_loop, thespian_compat
+from . import frame_stack, log_text, tcp_loop, thespian_compat
 
 __all__ = ["SECRET_ENV", "UnauthenticatedFrame", "secure_thespian", "transport_secret"]
 
@@ -95,8 +95,9 @@ def secure_thespian(
     released on close, and an event loop that pays neither a system call
     nor much Python per open connection on every pass
     (``thespian_compat.use_poll_selector``, ``lighten_connection_bookkeeping``,
-    ``tcp_loop``), and actor loops that never map and unmap frame-stack
-    chunks (``frame_stack``).
+    ``tcp_loop``), actor loops that never map and unmap frame-stack chunks
+    (``frame_stack``), and debug descriptions of messages built only when
+    written (``log_text``).
     Call it before creating an ``ActorSystem``; ``start_actor_system`` does.
     """
     global _serializer, _bind_host
@@ -117,6 +118,7 @@ def secure_thespian(
         thespian_compat.lighten_connection_bookkeeping()
         tcp_loop.install()
         frame_stack.steady_actor_stacks()
+        log_text.defer_descriptions()
     else:
         _serializer.key = key
     _bind_host = bind_host
