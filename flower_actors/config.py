@@ -140,6 +140,10 @@ class NodeConfig:
     warm_pool: int = 4
     """WorkloadClients started ahead of need (default app pre-imported), so a new workload's first task
     does not wait for a process; refilled after use. Each costs about 5 MB (PSS) while it waits."""
+    share_imports: bool = True
+    """Once a WorkloadClient has imported an app's module, the Spawner imports it too, so later WorkloadClients
+    are forked with it loaded and share its memory: the module's top-level code then runs once per node (in
+    the Spawner) instead of once per workload. ``False`` imports it afresh in every WorkloadClient."""
     max_content_bytes: int = 64 * 1024 * 1024
     """Largest pickled content: a larger task gets a ``BadTask`` error, a larger result an ``UnpicklableResult``
     (at most 128 MiB: a frame between two actors carries at most 256 MiB)."""
@@ -170,6 +174,8 @@ class NodeConfig:
             raise ConfigError(f"warm_pool must be a non-negative integer, got {self.warm_pool!r}")
         if not isinstance(self.long_poll, bool):
             raise ConfigError(f"long_poll must be True or False, got {self.long_poll!r}")
+        if not isinstance(self.share_imports, bool):
+            raise ConfigError(f"share_imports must be True or False, got {self.share_imports!r}")
 
     @property
     def default_app(self) -> AppSpec | None:

@@ -90,3 +90,37 @@ def test_config_errors_are_clear() -> None:
         NodeConfig(node_id=1.5)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_pull_batch must be a positive integer"):
         NodeConfig(max_pull_batch=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="share_imports must be True or False"):
+        NodeConfig(share_imports="yes")  # type: ignore[arg-type]
+
+
+PROBE = "tests.apps_import_probe:ImportedWhere"
+
+
+def _probe(fed: LocalFederation, workloads: list[str]) -> list[dict[str, object]]:
+    results = fed.driver("probe").run([TaskIns.create(w, None) for w in workloads], timeout=60)
+    assert all(r.ok for r in results), [r.error for r in results]
+    return [r.content for r in results]
+
+
+def test_an_app_imported_cleanly_once_is_imported_by_the_spawner_for_later_workloads(node: Node) -> None:
+    fed = node(app=PROBE, long_poll=True, warm_pool=0)
+    (first,) = _probe(fed, ["first"])
+    assert first["imported_here"], "the first workload's process imports the app itself"
+    later = _probe(fed, [f"w{i}" for i in range(6)])
+    assert not any(r["imported_here"] for r in later), "later processes are forked with it loaded"
+    assert len({r["pid"] for r in later}) == 6
+
+
+def test_share_imports_false_imports_the_app_in_every_process(node: Node) -> None:
+    fed = node(app=PROBE, long_poll=True, warm_pool=0, share_imports=False)
+    _probe(fed, ["first"])
+    assert all(r["imported_here"] for r in _probe(fed, [f"w{i}" for i in range(4)]))
+
+
+def test_a_workload_client_inherits_no_descriptor_of_its_siblings(node: Node) -> None:
+    """multiprocessing kept two pipe ends per live child in the Spawner, and each new child inherited them all."""
+    fed = node(app=PROBE, long_poll=True)
+    first = _probe(fed, [f"a{i}" for i in range(5)])
+    later = _probe(fed, [f"b{i}" for i in range(40)])
+    assert max(r["fds"] for r in later) <= max(r["fds"] for r in first) + 4, (first, later)

@@ -86,6 +86,7 @@ class FlowerNodeConfig:
             warm_pool=self.warm_pool,
             max_content_bytes=MAX_CONTENT_LIMIT,
             request_timeout=60.0,  # a pull may install a FAB and fetch large objects
+            share_imports=False,  # flwr (gRPC) is imported in each WorkloadClient, never in the Spawner that forks
         )
 
 

@@ -105,6 +105,7 @@ class Dispatch:
                 path,
                 tasks,
                 c.max_content_bytes,
+                c.share_imports,
             )
             decisions = [Send(process.address, start) if process.address is not None else Start(process, start)]
             workload.phase = Phase.LIVE if process.pid is not None else Phase.STARTING

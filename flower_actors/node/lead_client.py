@@ -203,7 +203,7 @@ class LeadClient(SafeActor):
         decisions = list(decisions)
         starts = tuple((d.process.incarnation, d.message) for d in decisions if isinstance(d, w.Start))
         if starts:  # one message for all new processes, before anything that may follow them through the Spawner
-            self.send(self.spawner, wire.SpawnWorkloadClients(starts))
+            self.send(self.spawner, wire.SpawnWorkloadClients(starts, self.pool.imports_to_share()))
         for decision in decisions:
             match decision:
                 case w.Answer(task=task, kind=kind, message=message):
@@ -249,6 +249,7 @@ class LeadClient(SafeActor):
             self._answer_start()
 
     def receive_TasksDone(self, message: wire.TasksDone, sender: ActorAddress) -> None:
+        self.pool.imported(message.imported)
         self._do([*self.dispatch.done(message), *self.supervision.maybe_drain()])
         self._pull_if_paused()
 

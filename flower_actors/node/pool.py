@@ -51,6 +51,9 @@ class ProcessPool:
         self.size = warm_pool
         self.preimport = preimport
         """Module the warm processes import ahead (``None``: none, or importing it killed one)."""
+        self.shared: set[str] = set()  # app modules a WorkloadClient imported cleanly: the Spawner imports them too
+        self.unsent: list[str] = []  # of those, the ones the Spawner has not been told of
+        self.sharing = True  # False once a Spawner died: it may have died importing one
         self.incarnations = itertools.count(1)
         self.warm: deque[Process] = deque()  # reported their pid, wait for a workload
         self.warming: dict[int, Process] = {}  # incarnation -> started for the pool, pid not reported
@@ -64,6 +67,24 @@ class ProcessPool:
         self.stopped = 0  # workloads' processes stopped on purpose (idle, cap, StopWorkload)
         self.deaths = 0  # processes that ended without being asked to (deadline kills included)
         self.deadline_kills = 0
+
+    # Modules the Spawner imports for its children (``NodeConfig.share_imports``).
+
+    def imported(self, module: str) -> None:
+        """A WorkloadClient imported ``module`` itself, cleanly: the Spawner may import it too."""
+        if self.sharing and module and module not in self.shared:
+            self.shared.add(module)
+            self.unsent.append(module)
+
+    def imports_to_share(self) -> tuple[str, ...]:
+        """The modules to tell the Spawner of now (each once)."""
+        unsent, self.unsent = tuple(self.unsent), []
+        return unsent
+
+    def spawner_replaced(self) -> None:
+        """A new Spawner has none of the modules; the old one may have died importing one: share none again."""
+        self.sharing = False
+        self.unsent.clear()
 
     def new_process(self) -> Process:
         """Record a process about to be started (by the Spawner); its address comes with its report."""

@@ -87,6 +87,7 @@ class Supervision:
     def spawner_lost(self, now: float) -> list[Decision]:
         """The Spawner died: no exit notice of its WorkloadClients would come, so each is killed and ended
         now (its tasks answered, its workload restarted from a new Spawner)."""
+        self.pool.spawner_replaced()
         decisions: list[Decision] = []
         for process in self.pool.every_process(list(self.table)):
             decisions.append(Kill(process))

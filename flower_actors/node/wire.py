@@ -49,6 +49,8 @@ class StartWorkloadClient(ShortRepr):
     """Its first tasks (start and first tasks travel in one message)."""
     max_result_bytes: int = 64 * 1024 * 1024
     """Largest pickled result it sends (the node's ``max_content_bytes``); a larger one becomes an error."""
+    share_import: bool = False
+    """Whether to tell the LeadClient (``TasksDone.imported``) that it imported the app's module itself."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,6 +99,8 @@ class SpawnWorkloadClients(ShortRepr):
     """
 
     starts: tuple[tuple[int, object], ...]
+    imports: tuple[str, ...] = ()
+    """Modules to import first (each imported by a WorkloadClient of this node before): its children share them."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ class TasksDone(ShortRepr):
     workload_id: WorkloadId
     incarnation: int
     ins_ids: tuple[str, ...]
+    imported: str = ""
+    """The app module this process imported (first report after it did, when asked to); empty otherwise."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import importlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -102,6 +103,8 @@ class WorkloadClient(SafeActor):
         self.short_types: dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
         self.draining_since: float | None = None  # monotonic: waiting for results to leave since
         self.received = RecentIds(RECEIVED_WINDOW)  # ids of the tasks received, to drop a resent copy
+        self.imported = ""  # the app module it imported itself, until its next report says so
+        self.preimported = ""  # the module it imported ahead, as a warm process
 
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
@@ -110,7 +113,9 @@ class WorkloadClient(SafeActor):
         self.send(message.lead, WorkloadClientStarted(None, self.pid, message.incarnation))
         if message.module:
             try:
-                importlib.import_module(message.module)
+                if message.module not in sys.modules:
+                    importlib.import_module(message.module)
+                    self.preimported = message.module
             except BaseException:  # reported when the app is really loaded, as an AppLoadError result
                 log.debug("pre-import of %s failed", message.module, exc_info=True)
 
@@ -134,8 +139,11 @@ class WorkloadClient(SafeActor):
         if board is not None:
             board.loading(message.board_slot)  # the first task's deadline covers a load that hangs
         context = WorkloadContext(message.workload_id, message.node_id, message.app.config)
+        fresh = message.app.module not in sys.modules or message.app.module == self.preimported
         try:
             self.handler = load_app(message.app, context)
+            if fresh and message.share_import:  # it imports cleanly: the Spawner may import it for later processes
+                self.imported = message.app.module
         except AppLoadError as exc:
             self.app_error = TaskError(ErrorKind.APP_LOAD_ERROR, safe_text(exc))
             log.error("workload %r: %s", message.workload_id, self.app_error.message)
@@ -196,7 +204,9 @@ class WorkloadClient(SafeActor):
                 break
         results, self.unsent = self.unsent, []
         self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
-        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, tuple(r.ins_id for r in results)))
+        done = tuple(r.ins_id for r in results)
+        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, done, self.imported))
+        self.imported = ""
         self.in_transit.extend(results)
         if self.waiting:
             self._continue_later()

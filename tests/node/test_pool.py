@@ -113,3 +113,18 @@ def test_a_stopped_node_forks_nothing_more() -> None:
     assert waiting.phase is Phase.RETIRING
     plan = pool.turn(now=0.0, stopping=True)
     assert plan.workloads == [] and plan.warm == 0
+
+
+def test_modules_imported_cleanly_are_shared_once_and_never_after_a_spawner_died() -> None:
+    pool = ProcessPool(None, warm_pool=0, preimport=None)
+    assert pool.imports_to_share() == ()
+    pool.imported("")  # a report that imported nothing
+    pool.imported("app.one")
+    pool.imported("app.one")
+    pool.imported("app.two")
+    assert pool.imports_to_share() == ("app.one", "app.two")
+    assert pool.imports_to_share() == (), "each is told once"
+    pool.imported("app.three")
+    pool.spawner_replaced()  # it may have died importing one: none again, for this node's life
+    pool.imported("app.four")
+    assert pool.imports_to_share() == ()
