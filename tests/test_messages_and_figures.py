@@ -52,3 +52,22 @@ def test_zero_work_trace_has_a_zero_bound_and_summaries_have_a_max() -> None:
     assert lower_bound(TraceSpec(10, 40, 0.0, 0.0, 0), None) == 0.0
     assert summary([0.001, 0.002, 0.003]) == {"p50": 2.0, "p99": 3.0, "max": 3.0}
     assert summary([]) == {"p50": None, "p99": None, "max": None}
+
+
+def test_a_stamped_copy_is_what_dataclasses_replace_makes() -> None:
+    import dataclasses
+
+    from flower_actors import TaskIns
+    from flower_actors.messages import TaskRes, dump_content
+
+    for cls in (TaskIns, TaskRes):  # the fast copy holds only while every field goes through __init__
+        assert not hasattr(cls, "__post_init__") and all(f.init for f in dataclasses.fields(cls))
+    task = TaskIns.create("w", {"x": 1})
+    assert task.content == {"x": 1}  # cached
+    pulled = task._copy_with({"pulled_at": 5.0})
+    assert pulled == dataclasses.replace(task, pulled_at=5.0) and pulled is not task and task.pulled_at is None
+    assert "_content" not in vars(pulled) and pulled.content == {"x": 1}
+    result = TaskRes.answer(task, payload=dump_content("ok"))
+    assert result.stamped(pushed_at=1.0, stored_at=2.0) == dataclasses.replace(result, pushed_at=1.0, stored_at=2.0)
+    with pytest.raises(TypeError, match="not timing fields"):
+        result.stamped(payload=None)  # type: ignore[arg-type]

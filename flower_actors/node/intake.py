@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from ..config import NodeConfig
@@ -120,7 +119,7 @@ class Intake:
             self.bad_input += 1
             return problem
         self.pulled += 1
-        task = replace(item, pulled_at=now)
+        task: TaskIns = item._copy_with({"pulled_at": now})
         if stopping:
             return Answer(task, ErrorKind.NODE_SHUTTING_DOWN, "the node is shutting down")
         return task
