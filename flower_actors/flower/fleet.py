@@ -62,7 +62,7 @@ from flwr.supernode.fleet_http_client import FleetHttpClient
 from flwr.supernode.node_auth_http_interceptor import NodeAuthHttpInterceptor
 
 from ..errors import FleetError, NodeUnknown, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
-from .fleet_errors import classify, speaks_tls
+from .fleet_errors import classify, cut_off, speaks_tls
 from .identity import NodeIdentity
 from .wire import FlowerReply
 
@@ -163,8 +163,7 @@ class FleetSession:
         try:
             node_id = self._join(heartbeat_interval)
         except SuperLinkUnreachable as exc:
-            plain_cut_off = type(exc) is SuperLinkUnreachable and "RemoteProtocolError" in str(exc)
-            if self.where.insecure and plain_cut_off and speaks_tls(self.where.address):
+            if self.where.insecure and cut_off(exc) and speaks_tls(self.where.address):
                 raise SuperLinkTLSError(
                     f"{exc}: the SuperLink speaks TLS; drop --insecure and pass --root-certificates"
                 ) from exc

@@ -10,7 +10,7 @@ from flwr.supercore.error import FlowerError
 
 from ..errors import FleetError, NodeUnknown, RunEnded, SuperLinkRefused, SuperLinkTLSError, SuperLinkUnreachable
 
-__all__ = ["classify", "speaks_tls"]
+__all__ = ["classify", "cut_off", "speaks_tls"]
 
 
 def classify(exc: BaseException, what: str) -> FleetError:
@@ -36,6 +36,13 @@ def classify(exc: BaseException, what: str) -> FleetError:
             return SuperLinkTLSError(f"{text}: the SuperLink speaks plain HTTP (started with --insecure?)")
         return SuperLinkUnreachable(text)
     return SuperLinkRefused(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def cut_off(exc: FleetError) -> bool:
+    """Whether a call ended with the connection closed or reset and no answer: what a TLS SuperLink does to a
+    plain-text request (which of the two depends on timing), so worth a ``speaks_tls`` probe."""
+    text = str(exc)
+    return type(exc) is SuperLinkUnreachable and ("RemoteProtocolError" in text or "Connection reset by peer" in text)
 
 
 def speaks_tls(address: str, timeout: float = 3.0) -> bool:

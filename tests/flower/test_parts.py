@@ -10,7 +10,7 @@ from flwr.app import ConfigRecord, RecordDict
 
 from flower_actors.errors import SuperLinkTLSError, SuperLinkUnreachable
 from flower_actors.flower.codec import state_from_bytes, state_to_bytes
-from flower_actors.flower.fleet_errors import classify, speaks_tls
+from flower_actors.flower.fleet_errors import classify, cut_off, speaks_tls
 from flower_actors.flower.harness import free_port
 from flower_actors.flower.identity import NodeIdentity
 from flower_actors.flower.journal import PendingJournal
@@ -80,3 +80,12 @@ def test_tls_failures_are_told_apart_from_an_unreachable_superlink() -> None:
     assert isinstance(plain, SuperLinkTLSError) and "plain HTTP" in str(plain)
     assert type(refused) is SuperLinkUnreachable
     assert speaks_tls(f"127.0.0.1:{free_port()}") is False  # nothing listens there
+
+
+def test_a_closed_or_reset_connection_is_worth_a_tls_probe() -> None:
+    """A TLS SuperLink closes a plain-text request, or resets it: seen both ways against the same SuperLink."""
+    closed = classify(httpx.RemoteProtocolError("Server disconnected without sending a response."), "RegisterNode")
+    reset = classify(httpx.ReadError("[Errno 104] Connection reset by peer"), "RegisterNode")
+    refused = classify(httpx.ConnectError("[Errno 111] Connection refused"), "RegisterNode")
+    assert cut_off(closed) and cut_off(reset)
+    assert not cut_off(refused) and not cut_off(SuperLinkTLSError("RegisterNode: Connection reset by peer"))
