@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import selectors
 from typing import Any
 
 __all__ = ["IdleTable", "wait"]
@@ -129,9 +130,7 @@ def wait(table: IdleTable, others: list[int], wsend: list[int], delay: float | N
     descriptor, ``OSError(EBADF)`` for one that is not open (an idle one
     too, which ``epoll`` would otherwise have dropped without a word).
     """
-    from thespian.system.transport import TCPTransport as tcp
-
-    read, write = tcp.selectors.EVENT_READ, tcp.selectors.EVENT_WRITE
+    read, write = selectors.EVENT_READ, selectors.EVENT_WRITE  # what Thespian's loop reads events as
     wanted: dict[int, int] = {}
     for fd in others:
         wanted[fd] = wanted.get(fd, 0) | read
