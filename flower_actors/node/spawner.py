@@ -35,6 +35,7 @@ from thespian.actors import ActorAddress, ChildActorExited
 
 from ..messages import describe_exception
 from ..runtime.actor_base import SafeActor
+from ..runtime.fork_message import create_with
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
 from .wire import ForwardToChild, SpawnWorkloadClients, WorkloadClientExited
 from .workload_client import WorkloadClient
@@ -63,10 +64,9 @@ class Spawner(SafeActor):
         gc.collect()
         gc.freeze()
         for incarnation, first in message.starts:
-            child = self.createActor(WorkloadClient)
+            child = create_with(self, WorkloadClient, first)  # the fork carries its first message
             release_child_pipes(self)  # or every later child inherits two pipes per sibling
             self.children[incarnation] = child
-            self.send(child, first)  # Thespian holds it until the child has connected
 
     @staticmethod
     def _import(module: str) -> None:

@@ -27,6 +27,7 @@ from ..errors import ThespianIncompatible
 __all__ = [
     "bind_to_advertised_address",
     "check_installed",
+    "child_count",
     "close_endpoint",
     "close_idle_connections",
     "fix_socket_close",
@@ -290,6 +291,18 @@ def close_idle_connections(actor: Any, keep: Any) -> int:
         _close_socket(idle)
         closed += 1
     return closed
+
+
+def _child_procs(actor: Any) -> list[Any]:
+    children = getattr(getattr(actor, "_myRef", None), "_child_procs", [])
+    if not isinstance(children, list):
+        raise ThespianIncompatible("an actor's _myRef._child_procs is not a list in this Thespian")
+    return children
+
+
+def child_count(actor: Any) -> int:
+    """How many child processes ``actor`` forked that Thespian still tracks (a new fork adds one)."""
+    return len(_child_procs(actor))
 
 
 def release_child_pipes(actor: Any) -> int:

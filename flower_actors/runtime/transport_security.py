@@ -31,7 +31,7 @@ import socket
 from typing import Any
 
 from ..errors import ConfigError, UnauthenticatedFrame
-from . import frame_stack, log_text, tcp_loop, thespian_compat
+from . import child_lookup, fork_message, frame_stack, log_text, tcp_loop, thespian_compat
 
 __all__ = ["SECRET_ENV", "UnauthenticatedFrame", "secure_thespian", "transport_secret"]
 
@@ -117,6 +117,8 @@ def secure_thespian(
         thespian_compat.use_poll_selector()
         thespian_compat.lighten_connection_bookkeeping()
         tcp_loop.install()
+        child_lookup.install()
+        fork_message.install()  # before the roomy frame stack wraps the loop, so it runs inside it
         frame_stack.steady_actor_stacks()
         log_text.defer_descriptions()
     else:

@@ -1,0 +1,90 @@
+"""A new actor's first message carried by its fork instead of sent over TCP.
+
+``actor.send(child, message)`` right after ``createActor`` costs both
+processes a full Thespian exchange: the parent holds the message until the
+child has connected, then opens a connection to it, sends, and waits for the
+acknowledgement; the child accepts, reads, checks and unpickles it. For the
+Spawner, which forks every WorkloadClient and gives each its first message,
+that was a large part of its work per process, and the child could not start
+before the Spawner got round to it.
+
+``create_with(actor, cls, message)`` puts ``message`` where the child will
+find it in the memory it inherits, then calls ``createActor``: the fork
+happens inside that call, so the new process holds the message from its
+first instruction. Its ``ActorManager.run`` (wrapped by ``install``) creates
+the actor and hands it the message before its loop starts, as if it had
+arrived from the parent. A child that Thespian did not fork right there (it
+asked its Admin to create it instead) gets the message the usual way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from .thespian_compat import _require, child_count
+
+__all__ = ["create_with", "install", "installed"]
+
+log = logging.getLogger(__name__)
+
+_carried: tuple[int, Any] | None = None
+"""(pid of the parent that set it, the message) while ``create_with`` forks; ``None`` otherwise."""
+_installed = False
+
+
+def create_with(actor: Any, actor_class: type, message: Any) -> Any:
+    """``actor.createActor(actor_class)`` whose first message is ``message``; returns the child's address."""
+    global _carried
+    if not installed():
+        child = actor.createActor(actor_class)
+        actor.send(child, message)
+        return child
+    before = child_count(actor)
+    _carried = (os.getpid(), message)
+    try:
+        child = actor.createActor(actor_class)
+    finally:
+        _carried = None
+    if child_count(actor) == before:  # not forked here (or it failed): nothing carried it
+        actor.send(child, message)
+    return child
+
+
+def installed() -> bool:
+    """Whether actors' loops deliver a message carried by their fork."""
+    return _installed
+
+
+def install() -> None:
+    """Wrap ``ActorManager.run`` so that a forked actor handles its carried message first (idempotent).
+
+    Install it before ``frame_stack.steady_actor_stacks``, so that the message is handled in the roomy chunk.
+    """
+    global _installed
+    from thespian.system import actorManager
+    from thespian.system.timing import ExpirationTimer
+    from thespian.system.transport import ReceiveEnvelope
+
+    manager = actorManager.ActorManager
+    _require(manager, "run", "_createInstance", "handleMessages")
+    if installed():
+        return
+    run = manager.run
+
+    def run_carried(self: Any) -> Any:
+        global _carried
+        carried, _carried = _carried, None
+        if carried is not None and carried[0] != os.getpid():  # forked by create_with: its message is here
+            if self.actorInst is None:
+                self._createInstance()
+            if self.actorInst is not None:
+                # Its loop sets when to wake up next as it starts; a wakeup asked for now must find a time to
+                # compare with (the loop then recomputes it from every wakeup asked for).
+                self.transport.run_time = ExpirationTimer(None)
+                self.handleMessages(ReceiveEnvelope(getattr(self, "_parentAddr", None), carried[1]))
+        return run(self)
+
+    manager.run = run_carried
+    _installed = True

@@ -1,0 +1,177 @@
+"""A child's first message carried by its fork, and the parent's newest-first lookup of a child that connected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from thespian.actors import ActorAddress, WakeupMessage
+
+from flower_actors import SystemConfig, secure_thespian, start_actor_system
+from flower_actors.runtime import child_lookup, fork_message
+from flower_actors.runtime.actor_base import SafeActor
+
+
+def test_both_are_installed_on_the_pinned_thespian() -> None:
+    secure_thespian()
+    assert fork_message.installed()
+    assert child_lookup.installed()
+
+
+def test_a_handler_it_was_not_adapted_from_is_left_alone() -> None:
+    from thespian.system.multiprocCommon import MultiProcReplicator
+
+    ours = MultiProcReplicator.h_EndpointConnected
+
+    def another_handler(self: Any, envelope: Any) -> bool:
+        """Not Thespian 4.0.1's."""
+        return True
+
+    MultiProcReplicator.h_EndpointConnected = another_handler
+    try:
+        assert not child_lookup.install()
+        assert MultiProcReplicator.h_EndpointConnected is another_handler
+    finally:
+        MultiProcReplicator.h_EndpointConnected = ours
+
+
+class Counted:
+    """A child record that counts how often its number is read."""
+
+    reads = 0
+
+    def __init__(self, number: int) -> None:
+        self._number = number
+
+    @property
+    def childNum(self) -> int:
+        Counted.reads += 1
+        return self._number
+
+
+@dataclass
+class Replicator:
+    _child_procs: list[Counted]
+    ready: list[tuple[int, str]] = field(default_factory=list)
+
+    def _pendingActorReady(self, instance: int, sender: str) -> None:
+        self.ready.append((instance, sender))
+
+
+@dataclass
+class Connected:
+    childInstance: int
+
+
+@dataclass
+class Envelope:
+    message: Connected
+    sender: str
+
+
+def test_the_child_that_connected_is_found_among_the_newest_without_reading_the_older_ones() -> None:
+    parent = Replicator([Counted(n) for n in range(1, 1001)])
+    Counted.reads = 0
+    assert child_lookup.endpoint_connected(parent, Envelope(Connected(998), "the real address"))
+    assert Counted.reads == 3, "newest first: 1000, 999, 998"
+    assert parent._child_procs[997].childRealAddr == "the real address"
+    assert not any(hasattr(c, "childRealAddr") for c in parent._child_procs if c._number != 998)
+    assert parent.ready == [(998, "the real address")]
+
+
+@dataclass(frozen=True)
+class Hello:
+    number: int
+
+
+@dataclass(frozen=True)
+class Later:
+    pass
+
+
+@dataclass(frozen=True)
+class MakeChildren:
+    count: int
+    carried: bool = True
+
+
+@dataclass(frozen=True)
+class Report:
+    number: int
+    first: Any
+    pid: int
+    later: bool
+    error: str
+
+
+@dataclass(frozen=True)
+class Reports:
+    reports: tuple[Report, ...]
+    parent_pid: int
+
+
+class Child(SafeActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+        self.parent: ActorAddress | None = None
+        self.error = ""
+
+    def receive_Hello(self, message: Hello, sender: ActorAddress) -> None:
+        self.seen.append(message)
+        self.parent = sender
+        try:
+            self.wakeupAfter(0.05)  # needs the loop's wake-up time, not set yet when a carried message is handled
+        except Exception as exc:
+            self.error = repr(exc)
+
+    def receive_Later(self, message: Later, sender: ActorAddress) -> None:
+        self.seen.append(message)
+
+    def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
+        first = self.seen[0]
+        number = first.number if isinstance(first, Hello) else -1
+        later = any(isinstance(m, Later) for m in self.seen)
+        if self.parent is not None and later:
+            self.send(self.parent, Report(number, first, os.getpid(), later, self.error))
+        else:
+            self.wakeupAfter(0.05)
+
+
+class Parent(SafeActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asker: ActorAddress | None = None
+        self.expected = 0
+        self.reports: list[Report] = []
+
+    def receive_MakeChildren(self, message: MakeChildren, sender: ActorAddress) -> None:
+        self.asker, self.expected = sender, message.count
+        fork_message._installed = message.carried  # the fallback: sent over TCP like any message
+        for number in range(message.count):
+            child = fork_message.create_with(self, Child, Hello(number))
+            self.send(child, Later())  # after the carried one, through Thespian
+
+    def receive_Report(self, message: Report, sender: ActorAddress) -> None:
+        self.reports.append(message)
+        if len(self.reports) == self.expected and self.asker is not None:
+            self.send(self.asker, Reports(tuple(self.reports), os.getpid()))
+
+
+def test_each_child_handles_its_own_first_message_first_whether_carried_or_sent() -> None:
+    handle = start_actor_system(SystemConfig())
+    try:
+        system = handle.system
+        for carried in (True, False):
+            parent = system.createActor(Parent)
+            answer = system.ask(parent, MakeChildren(6, carried), 30)
+            assert isinstance(answer, Reports), answer
+            assert sorted(r.number for r in answer.reports) == list(range(6))
+            for report in answer.reports:
+                assert report.first == Hello(report.number), f"carried={carried}: {report}"
+                assert report.later and report.pid not in (os.getpid(), answer.parent_pid)
+                assert not report.error
+            assert len({r.pid for r in answer.reports}) == 6
+    finally:
+        handle.shutdown()
