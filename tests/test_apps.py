@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -110,6 +111,14 @@ def test_an_app_imported_cleanly_once_is_imported_by_the_spawner_for_later_workl
     later = _probe(fed, [f"w{i}" for i in range(6)])
     assert not any(r["imported_here"] for r in later), "later processes are forked with it loaded"
     assert len({r["pid"] for r in later}) == 6
+
+
+def test_the_default_app_a_warm_process_imported_ahead_is_shared_with_the_first_burst(node: Node) -> None:
+    fed = node(app=PROBE, long_poll=True, warm_pool=2)
+    time.sleep(0.5)  # the warm processes' reports (pid, then AppImported) reach the LeadClient and the Spawner
+    first = _probe(fed, [f"w{i}" for i in range(6)])
+    assert len({r["pid"] for r in first}) == 6
+    assert sum(bool(r["imported_here"]) for r in first) <= 2, f"only the warm processes imported it: {first}"
 
 
 def test_share_imports_false_imports_the_app_in_every_process(node: Node) -> None:

@@ -193,7 +193,9 @@ class LeadClient(SafeActor):
             decisions += self.dispatch.forked(workload)
         for _ in range(plan.warm):
             warm = self.pool.forked_warm()
-            prewarm = wire.PrewarmWorkloadClient(warm.incarnation, warm.slot, self.myAddress, self.pool.preimport)
+            prewarm = wire.PrewarmWorkloadClient(
+                warm.incarnation, warm.slot, self.myAddress, self.pool.preimport, self.config.share_imports
+            )
             decisions.append(w.Start(warm, prewarm))
         self._do(decisions)
         self._do([w.Spawn()] if plan.again and not exiting else [])
@@ -252,6 +254,12 @@ class LeadClient(SafeActor):
         self.pool.imported(message.imported)
         self._do([*self.dispatch.done(message), *self.supervision.maybe_drain()])
         self._pull_if_paused()
+
+    def receive_AppImported(self, message: wire.AppImported, sender: ActorAddress) -> None:
+        self.pool.imported(message.module)
+        imports = self.pool.imports_to_share()
+        if imports:  # now, not with the next spawning turn: a burst of new workloads then forks with it loaded
+            self.send(self.spawner, wire.SpawnWorkloadClients((), imports))
 
     def receive_SenderProgress(self, message: wire.SenderProgress, sender: ActorAddress) -> None:
         self.recovery.confirmed(message.received)

@@ -13,6 +13,7 @@ from ..config import AppSpec
 from ..messages import NodeId, ShortRepr, TaskIns, TaskRes, WorkloadId
 
 __all__ = [
+    "AppImported",
     "FlushSender",
     "ForwardToChild",
     "PrewarmWorkloadClient",
@@ -76,6 +77,8 @@ class PrewarmWorkloadClient:
     lead: Any
     module: str | None = None
     """The node's default app module, imported ahead so a first task does not wait for it."""
+    share_import: bool = False
+    """Whether to tell the LeadClient (``AppImported``) once ``module`` imported cleanly."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,18 @@ class WorkloadClientStarted:
     workload_id: WorkloadId | None
     pid: int
     incarnation: int = 0
+
+
+@dataclass(frozen=True)
+class AppImported:
+    """Warm WorkloadClient → LeadClient: ``module`` imported cleanly ahead of any workload.
+
+    With ``NodeConfig.share_imports`` the Spawner then imports it too, before
+    the first burst of new workloads forks its processes (a WorkloadClient that
+    imports for its workload says so in its first ``TasksDone`` instead).
+    """
+
+    module: str
 
 
 @dataclass(frozen=True, repr=False)

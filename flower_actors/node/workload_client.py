@@ -34,6 +34,7 @@ from ..runtime.thespian_compat import pending_transmits
 from . import task_board
 from .spill import SpillWriter
 from .wire import (
+    AppImported,
     PrewarmWorkloadClient,
     RunTasks,
     StartWorkloadClient,
@@ -116,6 +117,8 @@ class WorkloadClient(SafeActor):
                 if message.module not in sys.modules:
                     importlib.import_module(message.module)
                     self.preimported = message.module
+                    if message.share_import:  # the Spawner imports it before the next processes are forked
+                        self.send(message.lead, AppImported(message.module))
             except BaseException:  # reported when the app is really loaded, as an AppLoadError result
                 log.debug("pre-import of %s failed", message.module, exc_info=True)
 
