@@ -368,6 +368,22 @@ def test_results_finished_before_a_crash_arrive_and_unstarted_tasks_run_on(node:
         assert before != after
 
 
+def test_processes_that_crash_at_once_are_all_answered_and_the_node_stops_without_waiting_for_them() -> None:
+    # A new process runs its first task as soon as it is forked: one that crashes then may end before the
+    # Spawner heard it connect, and Thespian gives no exit notice for it. Each death is still found (by the
+    # pid the Spawner reports), and the Spawner does not wait for a ghost child when the node stops.
+    config = NodeConfig(app="tests.apps:Faulty", long_poll=True, warm_pool=0)
+    with run_node(config, system=SystemConfig()) as node:
+        tasks = [TaskIns.create(w, action) for w in range(12) for action in ("exit", "ok")]
+        results = node.driver().run(tasks, timeout=60)
+        kinds = [r.error.kind if r.error else "ok" for r in results]
+        assert kinds == [ErrorKind.WORKLOAD_CLIENT_DIED, "ok"] * 12
+        status = node.status()
+        assert status.deaths == 12
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 4.0, "a node stops at once when no task is running"
+
+
 def test_spill_file_round_trip_skips_a_torn_record(tmp_path: Path) -> None:
     from flower_actors.spill import SpillWriter, read_spill
 

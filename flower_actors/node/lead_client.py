@@ -206,6 +206,7 @@ class LeadClient(SafeActor):
         starts = tuple((d.process.incarnation, d.message) for d in decisions if isinstance(d, w.Start))
         if starts:  # one message for all new processes, before anything that may follow them through the Spawner
             self.send(self.spawner, wire.SpawnWorkloadClients(starts, self.pool.imports_to_share()))
+            self.pool.turn_sent(time.monotonic())
         for decision in decisions:
             match decision:
                 case w.Answer(task=task, kind=kind, message=message):
@@ -254,6 +255,11 @@ class LeadClient(SafeActor):
         self.pool.imported(message.imported)
         self._do([*self.dispatch.done(message), *self.supervision.maybe_drain()])
         self._pull_if_paused()
+
+    def receive_SpawnTurnDone(self, message: wire.SpawnTurnDone, sender: ActorAddress) -> None:
+        if sender == self.spawner:  # not a late answer of a Spawner replaced since
+            self.pool.turn_done(message.pids)
+            self._do([w.Spawn()])
 
     def receive_AppImported(self, message: wire.AppImported, sender: ActorAddress) -> None:
         self.pool.imported(message.module)

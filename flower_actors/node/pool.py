@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,14 +13,21 @@ from ..runtime.retry import RestartIntensity
 from .task_board import TaskBoard
 from .workload import Exit, Phase, Process, Workload
 
-__all__ = ["MAX_CONCURRENT_SPAWNS", "SPAWN_TURN", "ProcessPool", "Reported", "SpawnTurn"]
+__all__ = ["MAX_CONCURRENT_SPAWNS", "SPAWN_TURN", "TURN_TIMEOUT", "ProcessPool", "Reported", "SpawnTurn"]
+
+log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_SPAWNS = 64
-"""WorkloadClients starting at once; more wait. Thespian scans every send to a child that has not
-connected yet against all such children (in the Spawner), so an unbounded burst costs quadratic time."""
-SPAWN_TURN = 8
-"""WorkloadClients asked of the Spawner per turn (one message): between turns the LeadClient's transport
-runs and it handles what arrived meanwhile, while the Spawner forks."""
+"""WorkloadClients starting at once (forked or to be, pid not reported); more wait, so that a burst of new
+workloads does not start more processes at once than the machine can run."""
+SPAWN_TURN = 16
+"""WorkloadClients asked of the Spawner per turn (one message). One turn is with the Spawner at a time
+(``turn_sent``/``turn_done``): the LeadClient routes while the Spawner forks, and the next turn takes every
+workload that queued meanwhile. Asked for turn after turn, the LeadClient held up to 19 of them queued for
+the Spawner in a 1,000-workload burst, mostly of one workload each, and its transport went through all of
+them on every pass (a third of its CPU)."""
+TURN_TIMEOUT = 10.0
+"""Seconds after which a turn the Spawner has not answered no longer holds the next one back."""
 WARM_PAUSE_AFTER_GIVING_UP = 30.0
 """After warm processes died too often (``RestartIntensity``), how long the warm pool is not refilled."""
 
@@ -63,6 +71,7 @@ class ProcessPool:
         self.retiring: list[Workload] = []  # asked to exit; answered if they die holding a task
         self.warm_restarts = RestartIntensity()
         self.warm_paused_until = 0.0  # monotonic
+        self.turn_since: float | None = None  # monotonic: when the turn with the Spawner was sent
         self.created = 0  # processes given to workloads
         self.stopped = 0  # workloads' processes stopped on purpose (idle, cap, StopWorkload)
         self.deaths = 0  # processes that ended without being asked to (deadline kills included)
@@ -82,9 +91,25 @@ class ProcessPool:
         return unsent
 
     def spawner_replaced(self) -> None:
-        """A new Spawner has none of the modules; the old one may have died importing one: share none again."""
+        """A new Spawner has none of the modules; the old one may have died importing one: share none again.
+
+        Nor will the old one answer its turn."""
         self.sharing = False
         self.unsent.clear()
+        self.turn_since = None
+
+    def turn_sent(self, now: float) -> None:
+        """A turn went to the Spawner (``now`` monotonic): the next waits for its answer."""
+        self.turn_since = now
+
+    def turn_done(self, pids: tuple[tuple[int, int], ...] = ()) -> None:
+        """The Spawner forked the turn's processes (``pids``: (incarnation, pid) each): the next turn may go."""
+        self.turn_since = None
+        for incarnation, pid in pids:
+            workload = self.spawning.get(incarnation)
+            process = workload.process if workload is not None else self.warming.get(incarnation)
+            if process is not None and process.incarnation == incarnation and process.pid is None:
+                process.pid = pid  # its address comes with its own report
 
     def new_process(self) -> Process:
         """Record a process about to be started (by the Spawner); its address comes with its report."""
@@ -108,8 +133,15 @@ class ProcessPool:
         return len(self.spawning) + len(self.warming)
 
     def turn(self, now: float, stopping: bool) -> SpawnTurn:
-        """Decide one spawning turn: first waiting workloads, then the warm pool (``now`` monotonic)."""
+        """Decide one spawning turn: first waiting workloads, then the warm pool (``now`` monotonic).
+
+        Nothing while a turn is with the Spawner (unless it went unanswered for ``TURN_TIMEOUT``)."""
         plan = SpawnTurn()
+        if self.turn_since is not None:
+            if now - self.turn_since < TURN_TIMEOUT:
+                return plan
+            log.warning("the Spawner did not answer a turn in %.0f s: the next goes anyway", TURN_TIMEOUT)
+            self.turn_since = None
         budget = SPAWN_TURN
         while budget and self.spawn_queue and self.starting() + len(plan.workloads) < MAX_CONCURRENT_SPAWNS:
             workload = self.spawn_queue.popleft()
@@ -229,9 +261,11 @@ class ProcessPool:
 
     def gone_unnoticed(self, busy: list[Workload], alive: Callable[[int], bool]) -> list[int]:
         """Incarnations of processes that ended without a notice (Thespian misses some deaths when several end
-        at once): of these workloads, those holding tasks, and of the warm pool."""
+        at once, and those of processes that end before their parent heard them connect): of these workloads,
+        those holding tasks, and of the warm pool (pids of processes not reported yet come from the Spawner)."""
         processes = [w.process for w in [*busy, *self.retiring] if w.running and w.process is not None]
-        return [p.incarnation for p in [*processes, *self.warm] if p.pid is not None and not alive(p.pid)]
+        starting = [*self.warm, *self.warming.values()]
+        return [p.incarnation for p in [*processes, *starting] if p.pid is not None and not alive(p.pid)]
 
     def every_process(self, workloads: list[Workload]) -> list[Process]:
         """Every process this pool knows of: warm, starting, retiring, and these workloads'."""

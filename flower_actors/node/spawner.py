@@ -37,7 +37,7 @@ from ..messages import describe_exception
 from ..runtime.actor_base import SafeActor
 from ..runtime.fork_message import create_with
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
-from .wire import ForwardToChild, SpawnWorkloadClients, WorkloadClientExited
+from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, WorkloadClientExited
 from .workload_client import WorkloadClient
 
 __all__ = ["Spawner"]
@@ -63,10 +63,15 @@ class Spawner(SafeActor):
         # (only what is newer than the last freeze is visited).
         gc.collect()
         gc.freeze()
+        pids: list[tuple[int, int]] = []
         for incarnation, first in message.starts:
-            child = create_with(self, WorkloadClient, first)  # the fork carries its first message
+            child, pid = create_with(self, WorkloadClient, first)  # the fork carries its first message
             release_child_pipes(self)  # or every later child inherits two pipes per sibling
             self.children[incarnation] = child
+            if pid is not None:
+                pids.append((incarnation, pid))
+        if message.starts:
+            self.send(sender, SpawnTurnDone(tuple(pids)))
 
     @staticmethod
     def _import(module: str) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "RunTasks",
     "SenderFlushed",
     "SenderProgress",
+    "SpawnTurnDone",
     "SpawnWorkloadClients",
     "StartSender",
     "StartWorkloadClient",
@@ -116,6 +117,18 @@ class SpawnWorkloadClients(ShortRepr):
     starts: tuple[tuple[int, object], ...]
     imports: tuple[str, ...] = ()
     """Modules to import first (each imported by a WorkloadClient of this node before): its children share them."""
+
+
+@dataclass(frozen=True)
+class SpawnTurnDone:
+    """Spawner → LeadClient: the processes of a ``SpawnWorkloadClients`` are forked; the next turn may come.
+
+    ``pids`` are ``(incarnation, pid)``: a process that dies before its own report reaches the LeadClient (its
+    first message travels in its fork, so it may run, and crash, before the Spawner hears it connect, and
+    then Thespian sends no exit notice) is still found by its pid.
+    """
+
+    pids: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,17 @@ and since each fork shares its pages with the child again, each of those
 reads (a reference count written) copied a page: 770 page faults and
 ~6.6 ms of the Spawner per new WorkloadClient, against ~470 at 100.
 ``endpoint_connected`` is the same handler scanning newest first; it finds
-the same record (child numbers are unique), so nothing but the cost changes.
+the same record (child numbers are unique).
+
+One case it handles differently. A child that ends before its parent heard
+it connect gets no exit notice from Thespian (the parent knows only its
+local address, which cannot be sent), and when its connection is heard
+after that, Thespian registered it as a live child: the parent never heard
+of its exit and waited for it when exiting. That was rare while a child had
+to wait for its first message until it had connected; with the message
+carried by the fork (``fork_message``) it starts work at once, and one that
+crashes at once hits this. ``endpoint_connected`` sends the parent the exit
+notice instead (with the address the child connected from).
 
 The handler is Thespian's code (MIT licence, Copyright Kevin Quick), adapted.
 ``install()`` puts it in place only when the installed handler is the one
@@ -32,15 +42,25 @@ ADAPTED_FROM = "ac754abb29323449554b9d28845f2bd2286199876141f87d4584be891e016452
 
 
 def endpoint_connected(self: Any, envelope: Any) -> bool:
-    """``h_EndpointConnected``, scanning the children newest first."""
+    """``h_EndpointConnected``, scanning the children newest first; a child that already ended is not kept."""
+    from thespian.actors import ChildActorExited
     from thespian.system.multiprocCommon import thesplog
+    from thespian.system.transport import TransmitIntent
 
     for C in reversed(getattr(self, "_child_procs", [])):
         if envelope.message.childInstance == C.childNum:
             C.childRealAddr = envelope.sender
             break
     else:
-        thesplog("Unknown child process endpoint connected: %s", envelope, level=logging.WARNING)
+        # Changed: the child ended before its parent heard it connect (``childDied`` removed it, and could not
+        # send its exit notice: only a local address was known). Thespian registered it as a live child anyway,
+        # so the parent never heard of its exit and waited for it when exiting: the notice goes now.
+        thesplog("Child process endpoint connected after it ended: %s", envelope, level=logging.INFO)
+        self._pendingActorReady(envelope.message.childInstance, envelope.sender, isMyChild=False)
+        self.transport.scheduleTransmit(
+            None, TransmitIntent(self.transport.myAddress, ChildActorExited(envelope.sender))
+        )
+        return True
     self._pendingActorReady(envelope.message.childInstance, envelope.sender)
     return True
 

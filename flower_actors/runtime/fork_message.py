@@ -23,7 +23,7 @@ import logging
 import os
 from typing import Any
 
-from .thespian_compat import _require, child_count
+from .thespian_compat import _require, child_count, newest_child_pid
 
 __all__ = ["create_with", "install", "installed"]
 
@@ -34,22 +34,22 @@ _carried: tuple[int, Any] | None = None
 _installed = False
 
 
-def create_with(actor: Any, actor_class: type, message: Any) -> Any:
-    """``actor.createActor(actor_class)`` whose first message is ``message``; returns the child's address."""
+def create_with(actor: Any, actor_class: type, message: Any) -> tuple[Any, int | None]:
+    """``actor.createActor(actor_class)`` whose first message is ``message``.
+
+    Returns the child's address, and its pid if ``actor`` forked it (``None``: Thespian created it elsewhere).
+    """
     global _carried
-    if not installed():
-        child = actor.createActor(actor_class)
-        actor.send(child, message)
-        return child
     before = child_count(actor)
-    _carried = (os.getpid(), message)
+    _carried = (os.getpid(), message) if installed() else None
     try:
         child = actor.createActor(actor_class)
     finally:
         _carried = None
-    if child_count(actor) == before:  # not forked here (or it failed): nothing carried it
+    forked = child_count(actor) > before
+    if not forked or not installed():  # nothing carried it
         actor.send(child, message)
-    return child
+    return child, newest_child_pid(actor) if forked else None
 
 
 def installed() -> bool:

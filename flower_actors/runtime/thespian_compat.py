@@ -35,6 +35,7 @@ __all__ = [
     "install_serializer",
     "lighten_connection_bookkeeping",
     "limit_frame_size",
+    "newest_child_pid",
     "pending_transmits",
     "private_endpoint",
     "release_child_pipes",
@@ -303,6 +304,12 @@ def _child_procs(actor: Any) -> list[Any]:
 def child_count(actor: Any) -> int:
     """How many child processes ``actor`` forked that Thespian still tracks (a new fork adds one)."""
     return len(_child_procs(actor))
+
+
+def newest_child_pid(actor: Any) -> int | None:
+    """The pid of the child process ``actor`` forked last (``None`` if it has none)."""
+    children = _child_procs(actor)
+    return getattr(getattr(children[-1], "childProc", None), "pid", None) if children else None
 
 
 def release_child_pipes(actor: Any) -> int:

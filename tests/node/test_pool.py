@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flower_actors.node.pool import MAX_CONCURRENT_SPAWNS, SPAWN_TURN, ProcessPool
+from flower_actors.node.pool import MAX_CONCURRENT_SPAWNS, SPAWN_TURN, TURN_TIMEOUT, ProcessPool
 from flower_actors.node.task_board import TaskBoard
 from flower_actors.node.workload import Exit, Phase, Workload
 from tests.node.parts import config
@@ -43,6 +43,36 @@ def test_turns_are_bounded_and_skip_workloads_no_longer_waiting() -> None:
     for w in plan.workloads:
         pool.forked_for(w)
     assert pool.starting() == SPAWN_TURN <= MAX_CONCURRENT_SPAWNS
+
+
+def test_one_turn_is_with_the_spawner_at_a_time_and_the_next_takes_all_that_queued_meanwhile() -> None:
+    pool = ProcessPool(None, warm_pool=0, preimport=None)
+    first = workload("first")
+    pool.assign(first)
+    plan = pool.turn(now=0.0, stopping=False)
+    assert plan.workloads == [first]
+    pool.forked_for(first)
+    pool.turn_sent(now=0.0)
+    later = [workload(str(i)) for i in range(5)]
+    for w in later:
+        pool.assign(w)
+    assert not pool.turn(now=1.0, stopping=False).workloads, "the Spawner has not answered the first turn"
+    pool.turn_done()
+    assert pool.turn(now=1.0, stopping=False).workloads == later, "one turn for everything that queued meanwhile"
+
+
+def test_a_turn_the_spawner_never_answers_holds_the_next_back_only_so_long() -> None:
+    pool = ProcessPool(None, warm_pool=0, preimport=None)
+    pool.turn_sent(now=0.0)
+    waiting = workload()
+    pool.assign(waiting)
+    assert not pool.turn(now=TURN_TIMEOUT - 1, stopping=False).workloads
+    assert pool.turn(now=TURN_TIMEOUT + 1, stopping=False).workloads == [waiting]
+    pool.turn_sent(now=20.0)
+    pool.spawner_replaced()  # a dead Spawner answers nothing: its successor takes the next turn at once
+    again = workload("again")
+    pool.assign(again)
+    assert pool.turn(now=20.5, stopping=False).workloads == [again]
 
 
 def test_a_process_killed_before_it_reports_dies_when_it_does() -> None:

@@ -51,12 +51,22 @@ class Counted:
 
 
 @dataclass
+class Transport:
+    myAddress: str = "the parent"
+    sent: list[Any] = field(default_factory=list)
+
+    def scheduleTransmit(self, address: Any, intent: Any) -> None:
+        self.sent.append(intent)
+
+
+@dataclass
 class Replicator:
     _child_procs: list[Counted]
-    ready: list[tuple[int, str]] = field(default_factory=list)
+    ready: list[tuple[int, str, bool]] = field(default_factory=list)
+    transport: Transport = field(default_factory=Transport)
 
-    def _pendingActorReady(self, instance: int, sender: str) -> None:
-        self.ready.append((instance, sender))
+    def _pendingActorReady(self, instance: int, sender: str, isMyChild: bool = True) -> None:
+        self.ready.append((instance, sender, isMyChild))
 
 
 @dataclass
@@ -77,7 +87,18 @@ def test_the_child_that_connected_is_found_among_the_newest_without_reading_the_
     assert Counted.reads == 3, "newest first: 1000, 999, 998"
     assert parent._child_procs[997].childRealAddr == "the real address"
     assert not any(hasattr(c, "childRealAddr") for c in parent._child_procs if c._number != 998)
-    assert parent.ready == [(998, "the real address")]
+    assert parent.ready == [(998, "the real address", True)] and not parent.transport.sent
+
+
+def test_a_child_that_ended_before_it_was_heard_connecting_is_not_kept_and_its_exit_is_told() -> None:
+    from thespian.actors import ChildActorExited
+
+    parent = Replicator([Counted(n) for n in (1, 2, 4)])  # 3 ended: Thespian's childDied removed it
+    assert child_lookup.endpoint_connected(parent, Envelope(Connected(3), "where 3 connected from"))
+    assert parent.ready == [(3, "where 3 connected from", False)], "not registered as a live child"
+    (intent,) = parent.transport.sent
+    assert intent.targetAddr == "the parent" and isinstance(intent.message, ChildActorExited)
+    assert intent.message.childAddress == "where 3 connected from"
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,7 @@ class Report:
 class Reports:
     reports: tuple[Report, ...]
     parent_pid: int
+    forked: tuple[int | None, ...]
 
 
 class Child(SafeActor):
@@ -145,18 +167,20 @@ class Parent(SafeActor):
         self.asker: ActorAddress | None = None
         self.expected = 0
         self.reports: list[Report] = []
+        self.pids: list[int | None] = []
 
     def receive_MakeChildren(self, message: MakeChildren, sender: ActorAddress) -> None:
         self.asker, self.expected = sender, message.count
         fork_message._installed = message.carried  # the fallback: sent over TCP like any message
         for number in range(message.count):
-            child = fork_message.create_with(self, Child, Hello(number))
+            child, pid = fork_message.create_with(self, Child, Hello(number))
+            self.pids.append(pid)
             self.send(child, Later())  # after the carried one, through Thespian
 
     def receive_Report(self, message: Report, sender: ActorAddress) -> None:
         self.reports.append(message)
         if len(self.reports) == self.expected and self.asker is not None:
-            self.send(self.asker, Reports(tuple(self.reports), os.getpid()))
+            self.send(self.asker, Reports(tuple(self.reports), os.getpid(), tuple(self.pids)))
 
 
 def test_each_child_handles_its_own_first_message_first_whether_carried_or_sent() -> None:
@@ -173,5 +197,6 @@ def test_each_child_handles_its_own_first_message_first_whether_carried_or_sent(
                 assert report.later and report.pid not in (os.getpid(), answer.parent_pid)
                 assert not report.error
             assert len({r.pid for r in answer.reports}) == 6
+            assert sorted({r.pid for r in answer.reports}) == sorted(p for p in answer.forked if p is not None)
     finally:
         handle.shutdown()
