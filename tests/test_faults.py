@@ -285,6 +285,15 @@ def test_saturated_node_stops_pulling_until_it_has_room(node: Node) -> None:
     assert any(s.pulling_paused for s in samples)
 
 
+def test_a_node_paused_on_unpushed_results_resumes_as_the_sender_catches_up(node: Node) -> None:
+    # The Sender reports an acknowledged push at once only while the LeadClient may be paused on it.
+    fed = node(app="tests.apps:Faulty", long_poll=True, max_unpushed=1)
+    results = fed.driver().run([TaskIns.create(w % 6, "ok") for w in range(120)], timeout=60)
+    assert len(results) == 120 and all(r.ok for r in results)
+    status = fed.status()
+    assert status.results_pushed == 120 and status.unpushed == 0
+
+
 # 7. Shutdown.
 
 

@@ -132,7 +132,9 @@ class LeadClient(SafeActor):
         c = self.config
         self.send(
             self.sender,
-            wire.StartSender(c.node_id, self.server, self.myAddress, c.request_timeout, c.retry_backoff_max),
+            wire.StartSender(
+                c.node_id, self.server, self.myAddress, c.request_timeout, c.retry_backoff_max, c.max_unpushed
+            ),
         )
 
     # Pull → route → feed.

@@ -44,7 +44,10 @@ BACKOFF_BASE = 0.1
 """First retry delay after a failed push; doubles per failure up to the node's ``retry_backoff_max``."""
 
 REPORT_AFTER = 0.05
-"""Longest a taken result goes unreported to the LeadClient when no push is acknowledged meanwhile."""
+"""Longest a taken result or an acknowledged push goes unreported to the LeadClient. Reported on every
+acknowledgement, a burst of 1,000 new workloads (a push each) cost the Sender and the LeadClient a message
+per result; an acknowledgement is reported at once only while the LeadClient may be paused for room (the
+last report said the Sender held ``max_unpushed`` results or more)."""
 
 
 class _Timer(enum.Enum):
@@ -74,6 +77,8 @@ class Sender(SafeActor):
         self.check_pending = False
         self.unreported: list[str] = []  # ids taken since the last SenderProgress
         self.report_pending = False
+        self.acked_unreported = False  # a push was acknowledged since the last SenderProgress
+        self.reported_unpushed = 0  # as of the last SenderProgress
         self.flush_waiters: list[tuple[ActorAddress, float]] = []
 
     def receive_StartSender(self, message: StartSender, sender: ActorAddress) -> None:
@@ -95,7 +100,10 @@ class Sender(SafeActor):
             return
         self.buffer.append(result)
         self.unreported.append(result.ins_id)
-        if not self.report_pending:  # the LeadClient hears of it with the next ack, or at the latest then
+        self._report_later()
+
+    def _report_later(self) -> None:
+        if not self.report_pending:
             self.report_pending = True
             self.wakeupAfter(timedelta(seconds=REPORT_AFTER), _Timer.REPORT)
 
@@ -127,7 +135,11 @@ class Sender(SafeActor):
         self.pushed += len(batch)
         self.errors += sum(1 for r in batch if r.error is not None)
         self._pump()
-        self._progress()
+        if self.start is not None and self.reported_unpushed >= max(1, self.start.max_unpushed):
+            self._progress()  # the LeadClient may be paused for room
+        else:
+            self.acked_unreported = True
+            self._report_later()
         self._answer_flushes()
 
     def receive_LinkError(self, message: LinkError, sender: ActorAddress) -> None:
@@ -153,9 +165,10 @@ class Sender(SafeActor):
         if self.start is not None:
             received, self.unreported = tuple(self.unreported), []
             pushing = sum(len(batch) for _, batch in self.outstanding.values())
+            self.reported_unpushed, self.acked_unreported = self._unpushed(), False
             self.send(
                 self.start.lead,
-                SenderProgress(self.pushed, self.errors, self._unpushed(), received, pushing, self.report_seq),
+                SenderProgress(self.pushed, self.errors, self.reported_unpushed, received, pushing, self.report_seq),
             )
 
     def receive_ReportProgress(self, message: ReportProgress, sender: ActorAddress) -> None:
@@ -165,7 +178,7 @@ class Sender(SafeActor):
     def receive_WakeupMessage(self, message: WakeupMessage, sender: ActorAddress) -> None:
         if message.payload == _Timer.REPORT:
             self.report_pending = False
-            if self.unreported:
+            if self.unreported or self.acked_unreported:
                 self._progress()
         elif message.payload == _Timer.FLUSH:
             self._answer_flushes()

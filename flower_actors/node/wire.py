@@ -167,6 +167,8 @@ class StartSender:
     lead: Any
     request_timeout: float = 5.0
     retry_backoff_max: float = 5.0
+    max_unpushed: int = 0
+    """The LeadClient pauses pulling while the Sender holds this many results: reports then go at once."""
 
 
 @dataclass(frozen=True)
