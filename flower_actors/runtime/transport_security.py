@@ -116,6 +116,7 @@ def secure_thespian(
         thespian_compat.fix_socket_close()
         thespian_compat.use_poll_selector()
         thespian_compat.lighten_connection_bookkeeping()
+        thespian_compat.set_signal_handlers_directly()
         tcp_loop.install()
         child_lookup.install()
         fork_message.install()  # before the roomy frame stack wraps the loop, so it runs inside it

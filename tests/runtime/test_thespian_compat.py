@@ -5,11 +5,14 @@ from __future__ import annotations
 import configparser
 import importlib.metadata
 import os
+import signal
+from typing import Any
 
 import pytest
 
-from flower_actors import ThespianIncompatible
+from flower_actors import SystemConfig, ThespianIncompatible, secure_thespian, start_actor_system
 from flower_actors.runtime import thespian_compat
+from flower_actors.runtime.actor_base import SafeActor
 from tests.proctools import REPO
 
 
@@ -114,3 +117,22 @@ def test_connection_bookkeeping_keeps_hashes_and_expiry_and_never_sends_a_hash()
         assert tcp.IdleSocket(None, address).expired()
     finally:
         tcp.MAX_IDLE_SOCKET_PERIOD = original
+
+
+class SignalReport(SafeActor):
+    def receive_str(self, message: str, sender: Any) -> None:
+        handlers = {name: signal.getsignal(getattr(signal, name)) for name in ("SIGHUP", "SIGTERM", "SIGUSR2")}
+        self.send(sender, {name: callable(h) for name, h in handlers.items()})
+
+
+def test_actor_processes_still_set_a_handler_for_every_catchable_signal() -> None:
+    from thespian.system import multiprocCommon
+
+    secure_thespian()
+    assert multiprocCommon.set_signal_handler is not signal.signal, "the direct one, without enum wrapping"
+    handle = start_actor_system(SystemConfig())
+    try:
+        reply = handle.system.ask(handle.system.createActor(SignalReport), "which", 20)
+        assert reply == {"SIGHUP": True, "SIGTERM": True, "SIGUSR2": True}, reply
+    finally:
+        handle.shutdown()
