@@ -23,9 +23,10 @@ import logging
 import os
 from typing import Any
 
-from .thespian_compat import _require, child_count, newest_child_pid
+from ..errors import ThespianIncompatible
+from .thespian_compat import _require
 
-__all__ = ["create_with", "install", "installed"]
+__all__ = ["child_count", "create_with", "install", "installed", "newest_child_pid"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,25 @@ def create_with(actor: Any, actor_class: type, message: Any) -> tuple[Any, int |
     if not forked or not installed():  # nothing carried it
         actor.send(child, message)
     return child, newest_child_pid(actor) if forked else None
+
+
+def _children(actor: Any) -> list[Any]:
+    """Thespian's records of the child processes ``actor`` forked (a fork appends one)."""
+    children = getattr(getattr(actor, "_myRef", None), "_child_procs", [])
+    if not isinstance(children, list):
+        raise ThespianIncompatible("an actor's _myRef._child_procs is not a list in this Thespian")
+    return children
+
+
+def child_count(actor: Any) -> int:
+    """How many child processes ``actor`` forked that Thespian still tracks."""
+    return len(_children(actor))
+
+
+def newest_child_pid(actor: Any) -> int | None:
+    """The pid of the child process ``actor`` forked last (``None`` if it has none)."""
+    children = _children(actor)
+    return getattr(getattr(children[-1], "childProc", None), "pid", None) if children else None
 
 
 def installed() -> bool:

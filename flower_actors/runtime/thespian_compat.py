@@ -27,7 +27,6 @@ from ..errors import ThespianIncompatible
 __all__ = [
     "bind_to_advertised_address",
     "check_installed",
-    "child_count",
     "close_endpoint",
     "close_idle_connections",
     "fix_socket_close",
@@ -35,7 +34,6 @@ __all__ = [
     "install_serializer",
     "lighten_connection_bookkeeping",
     "limit_frame_size",
-    "newest_child_pid",
     "pending_transmits",
     "private_endpoint",
     "release_child_pipes",
@@ -311,24 +309,6 @@ def close_idle_connections(actor: Any, keep: Any) -> int:
         _close_socket(idle)
         closed += 1
     return closed
-
-
-def _child_procs(actor: Any) -> list[Any]:
-    children = getattr(getattr(actor, "_myRef", None), "_child_procs", [])
-    if not isinstance(children, list):
-        raise ThespianIncompatible("an actor's _myRef._child_procs is not a list in this Thespian")
-    return children
-
-
-def child_count(actor: Any) -> int:
-    """How many child processes ``actor`` forked that Thespian still tracks (a new fork adds one)."""
-    return len(_child_procs(actor))
-
-
-def newest_child_pid(actor: Any) -> int | None:
-    """The pid of the child process ``actor`` forked last (``None`` if it has none)."""
-    children = _child_procs(actor)
-    return getattr(getattr(children[-1], "childProc", None), "pid", None) if children else None
 
 
 def release_child_pipes(actor: Any) -> int:
