@@ -260,7 +260,8 @@ class LeadClient(SafeActor):
 
     def receive_SpawnTurnDone(self, message: wire.SpawnTurnDone, sender: ActorAddress) -> None:
         if sender == self.spawner:  # not a late answer of a Spawner replaced since
-            self.pool.turn_done(message.pids)
+            for pid in self.pool.turn_done(message.pids):
+                kill_process(pid)
             self._do([w.Spawn()])
 
     def receive_AppImported(self, message: wire.AppImported, sender: ActorAddress) -> None:

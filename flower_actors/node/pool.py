@@ -102,14 +102,22 @@ class ProcessPool:
         """A turn went to the Spawner (``now`` monotonic): the next waits for its answer."""
         self.turn_since = now
 
-    def turn_done(self, pids: tuple[tuple[int, int], ...] = ()) -> None:
-        """The Spawner forked the turn's processes (``pids``: (incarnation, pid) each): the next turn may go."""
+    def turn_done(self, pids: tuple[tuple[int, int], ...] = ()) -> list[int]:
+        """The Spawner forked the turn's processes (``pids``: (incarnation, pid) each): the next turn may go.
+
+        Returns the pids to SIGKILL now: processes doomed before their pid was known (they need not report).
+        """
         self.turn_since = None
+        kill: list[int] = []
         for incarnation, pid in pids:
+            if incarnation in self.doomed:
+                self.doomed.discard(incarnation)
+                kill.append(pid)
             workload = self.spawning.get(incarnation)
             process = workload.process if workload is not None else self.warming.get(incarnation)
-            if process is not None and process.incarnation == incarnation and process.pid is None:
+            if process is not None and process.pid is None:
                 process.pid = pid  # its address comes with its own report
+        return kill
 
     def new_process(self) -> Process:
         """Record a process about to be started (by the Spawner); its address comes with its report."""

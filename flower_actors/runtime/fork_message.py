@@ -41,14 +41,14 @@ def create_with(actor: Any, actor_class: type, message: Any) -> tuple[Any, int |
     Returns the child's address, and its pid if ``actor`` forked it (``None``: Thespian created it elsewhere).
     """
     global _carried
-    before = child_count(actor)
-    _carried = (os.getpid(), message) if installed() else None
+    before, carry = child_count(actor), installed()
+    _carried = (os.getpid(), message) if carry else None
     try:
         child = actor.createActor(actor_class)
     finally:
         _carried = None
     forked = child_count(actor) > before
-    if not forked or not installed():  # nothing carried it
+    if not (forked and carry):  # nothing carried it
         actor.send(child, message)
     return child, newest_child_pid(actor) if forked else None
 

@@ -75,6 +75,22 @@ def test_a_turn_the_spawner_never_answers_holds_the_next_back_only_so_long() -> 
     assert pool.turn(now=20.5, stopping=False).workloads == [again]
 
 
+def test_a_process_doomed_before_its_pid_was_known_is_killed_when_the_spawner_gives_it() -> None:
+    pool = ProcessPool(None, warm_pool=0, preimport=None)
+    w = workload()
+    pool.assign(w)
+    pool.forked_for(w)
+    pool.turn_sent(now=0.0)
+    assert w.process is not None and not pool.doom(w.process), "no pid yet: doomed"
+    assert pool.turn_done(((w.process.incarnation, 4242),)) == [4242]
+    assert w.process.pid == 4242 and w.process.incarnation not in pool.doomed
+    again = workload("again")
+    pool.assign(again)
+    pool.forked_for(again)
+    assert again.process is not None
+    assert pool.turn_done(((again.process.incarnation, 4343),)) == [] and again.process.pid == 4343
+
+
 def test_a_process_killed_before_it_reports_dies_when_it_does() -> None:
     pool = ProcessPool(None, warm_pool=0, preimport=None)
     w = workload()
