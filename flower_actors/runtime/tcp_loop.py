@@ -75,6 +75,17 @@ def _to_visit(transport: Any, table: IdleTable, ready: list[Any], fast: bool, rr
     return list({id(i): i for i in (*ready, *before)}.values()) if before else ready
 
 
+def _numbers(items: list[Any]) -> list[int]:
+    """Descriptors of sockets (a closed one: -1) and descriptors, as Thespian's own wait takes them."""
+    numbers = []
+    for item in items:
+        try:
+            numbers.append(item if isinstance(item, int) else item.fileno())
+        except OSError:
+            numbers.append(-1)
+    return numbers
+
+
 def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
     """``TCPTransport._runWithExpiry`` with a cheaper step over idle connections (see the module)."""
     from thespian.system.transport import TCPTransport as tcp
@@ -109,19 +120,20 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
                     return r
 
         with exclusive_processing(self):
+            # Changed: sockets, not their numbers, so that the wait keeps them registered while they are waited on.
             wsend, wrecv = tcp.fmap(
-                TCPTransport._socketFile,
+                lambda T: T.socket,
                 tcp.partition(
                     TCPTransport._waitForSendable,
-                    filter(lambda T: not T.backoffPause(), self._transmitIntents.values()),
+                    [T for T in self._transmitIntents.values() if getattr(T, "socket", None) and not T.backoffPause()],
                 ),
             )
-            wrecv = list(filter(None, wrecv))
-            wsend = list(filter(None, wsend))
             wrecv.extend(
-                list(
-                    filter(lambda fd: not self._incomingSockets[fd].backoffPause(), filter(None, self._incomingSockets))
-                )
+                [
+                    inc.socket if inc.socket.fileno() == fd else fd  # a closed one: its number, as Thespian waits
+                    for fd, inc in self._incomingSockets.items()
+                    if fd and not inc.backoffPause()
+                ]
             )
 
             # Changed: the idle connections are registered in their table as it changes (IdleTable), not here,
@@ -131,7 +143,7 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
                 table = self._openSockets = IdleTable(table)
             fast = table is not None and not table.closed_seen
             if table is not None and not fast:
-                wrecv.extend([s.socket.fileno() for s in table.values()])
+                wrecv.extend([s.socket for s in table.values()])
 
             delays = list(
                 filter(
@@ -145,7 +157,7 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
             delay = max(0, tcp.timePeriodSeconds(min(delays))) if delays else None
 
             if not xmitOnly:
-                wrecv.extend([self.socket.fileno()])
+                wrecv.append(self.socket)
 
             if self._watches:
                 wrecv.extend(self._watches)
@@ -157,6 +169,7 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
             if fast and table is not None:
                 rrecv, rsend = wait(table, wrecv, wsend, delay)
             else:
+                wrecv, wsend = _numbers(wrecv), _numbers(wsend)
                 sel = selectors.DefaultSelector()
                 for each in wrecv:
                     sel.register(each, selectors.EVENT_READ)
@@ -170,6 +183,7 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
                         rsend.append(key.fd)
                 sel.close()
         except (OSError, ValueError) as ex:
+            wrecv, wsend = _numbers(wrecv), _numbers(wsend)
             if (
                 fast and table is not None
             ):  # Thespian's own checks below look at every descriptor waited on: the idle ones too

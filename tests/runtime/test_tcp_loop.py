@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import select
 import socket
 import time
@@ -103,6 +104,98 @@ def test_a_socket_closed_while_in_the_table_is_seen_at_the_next_resync(pairs: li
     poll = select.poll()
     poll.register(b.fileno(), select.POLLIN)
     assert not poll.poll(0)
+
+
+class CountingPoller:
+    """Stands in for the table's ``epoll`` object and counts the registration calls made on it."""
+
+    def __init__(self, poller: Any) -> None:
+        self.poller = poller
+        self.calls = 0
+
+    def register(self, fd: int, mask: int) -> None:
+        self.calls += 1
+        self.poller.register(fd, mask)
+
+    def modify(self, fd: int, mask: int) -> None:
+        self.calls += 1
+        self.poller.modify(fd, mask)
+
+    def unregister(self, fd: int) -> None:
+        self.calls += 1
+        self.poller.unregister(fd)
+
+    def poll(self, timeout: float) -> Any:
+        return self.poller.poll(timeout)
+
+    def close(self) -> None:
+        self.poller.close()
+
+
+def test_a_socket_waited_on_stays_registered_until_a_wait_no_longer_wants_it(pairs: list[Any]) -> None:
+    (a, a_peer), (b, _), _, _ = pairs
+    table = idle_table.IdleTable()
+    table.poller = counting = CountingPoller(table.poller)  # type: ignore[assignment]
+    assert idle_table.wait(table, [a], [b], 0.0) == ([], [b.fileno()])
+    assert counting.calls == 2 and table.kept == {a.fileno(): (a, select.EPOLLIN), b.fileno(): (b, select.EPOLLOUT)}
+    a_peer.send(b"x")
+    for _ in range(3):  # the same wait again: no registration call
+        assert idle_table.wait(table, [a], [b], 0.0) == ([a.fileno()], [b.fileno()])
+    assert counting.calls == 2
+    assert idle_table.wait(table, [a, b], [], 0.0) == ([a.fileno()], []), "b now only for reading"
+    assert counting.calls == 3
+    assert idle_table.wait(table, [], [], 0.0) == ([], []), "wanted by no one: not reported"
+    assert counting.calls == 5 and not table.kept
+
+
+def test_a_connection_that_leaves_the_table_and_comes_back_keeps_its_registration(pairs: list[Any]) -> None:
+    (a, a_peer), _, _, _ = pairs
+    table = idle_table.IdleTable({"a": Idle(a)})
+    table.poller = counting = CountingPoller(table.poller)  # type: ignore[assignment]
+    del table["a"]  # it carries a message: the loop waits on it for the acknowledgement
+    a_peer.send(b"x")
+    assert idle_table.wait(table, [a], [], 0.0) == ([a.fileno()], [])
+    table["a"] = Idle(a)  # acknowledged: idle again
+    assert idle_table.wait(table, [], [], 0.0) == ([a.fileno()], [])
+    assert counting.calls == 0 and not table.stale
+    del table["a"]
+    assert idle_table.wait(table, [], [], 0.0) == ([], []), "left and not waited on: unregistered"
+    assert counting.calls == 1
+
+
+def _socket_numbered(number: int) -> tuple[socket.socket, socket.socket]:
+    """A connected pair whose first socket has descriptor ``number`` (free now)."""
+    first, peer = socket.socketpair()
+    if first.fileno() != number:
+        os.dup2(first.fileno(), number)
+        first.close()
+        first = socket.socket(fileno=number)
+    return first, peer
+
+
+def test_a_kept_socket_closed_under_it_never_confuses_a_new_one_with_its_number(pairs: list[Any]) -> None:
+    (a, a_peer), _, _, _ = pairs
+    table = idle_table.IdleTable()
+    assert idle_table.wait(table, [a], [], 0.0) == ([], [])
+    number, first_poller = a.fileno(), table.poller
+    a_peer.send(b"x")
+    shared = os.dup(number)  # as a forked child would: the closed socket lives on, readable, in the epoll
+    a.close()
+    c, c_peer = _socket_numbered(number)
+    try:
+        assert idle_table.wait(table, [c], [], 0.0) == ([], []), "the old socket's data is not the new one's"
+        assert table.poller is not first_poller and table.kept == {number: (c, select.EPOLLIN)}
+        c_peer.send(b"x")
+        assert idle_table.wait(table, [c], [], 0.0) == ([number], [])
+        second_poller = table.poller
+        c.close()  # closed while registered, and not waited on again: unregistering fails
+        assert idle_table.wait(table, [], [], 0.0) == ([], []) and table.stale
+        assert idle_table.wait(table, [], [], 0.0) == ([], [])
+        assert not table.stale and table.poller is not second_poller, "made afresh"
+    finally:
+        os.close(shared)
+        c.close()
+        c_peer.close()
 
 
 @dataclass(frozen=True)
