@@ -31,7 +31,7 @@ import socket
 from typing import Any
 
 from ..errors import ConfigError, UnauthenticatedFrame
-from . import child_lookup, fork_message, frame_stack, log_text, tcp_loop, thespian_compat
+from . import child_lookup, fork_message, frame_stack, log_text, tcp_loop, tcp_steps, thespian_compat
 
 __all__ = ["SECRET_ENV", "UnauthenticatedFrame", "secure_thespian", "transport_secret"]
 
@@ -118,6 +118,7 @@ def secure_thespian(
         thespian_compat.lighten_connection_bookkeeping()
         thespian_compat.set_signal_handlers_directly()
         tcp_loop.install()
+        tcp_steps.install()
         child_lookup.install()
         fork_message.install()  # before the roomy frame stack wraps the loop, so it runs inside it
         frame_stack.steady_actor_stacks()
