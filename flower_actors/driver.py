@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from thespian.actors import ActorAddress, ActorSystem
 from .control import StopWorkload
 from .errors import NodeTimeout, TaskRejected
 from .link.protocol import CollectTaskRes, SubmitTaskIns, TaskInsAccepted, TaskResBatch
-from .messages import NodeId, TaskIns, TaskRes, WorkloadId, new_id, take_batch
+from .messages import NodeId, TaskIns, TaskRes, WorkloadId, take_batch
 from .runtime.system import close_endpoint, private_endpoint
 
 __all__ = ["Driver", "ask_for"]
@@ -64,7 +65,7 @@ class Driver:
     ) -> None:
         self.system = system
         self.server = server
-        self.driver_id = driver_id or f"driver-{new_id()[:12]}"
+        self.driver_id = driver_id or f"driver-{uuid.uuid4().hex[:12]}"
         self.timeout = timeout
         self._early: list[TaskRes] = []  # results that arrived in a reply meant for an earlier request
         self._endpoint: ActorSystem | None = private_endpoint(system)

@@ -17,12 +17,12 @@ import dataclasses
 import pickle
 import time
 import traceback as traceback_module
-import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import BadContent
+from .ids import new_id
 
 __all__ = [
     "BadContent",
@@ -47,11 +47,6 @@ WorkloadId = int | str
 """Identifies a workload (Flower later called it ``run_id``)."""
 NodeId = int | str
 """Identifies a node: the device one LeadClient serves."""
-
-
-def new_id() -> str:
-    """Return a fresh, unique task id."""
-    return uuid.uuid4().hex
 
 
 MAX_ERROR_TEXT = 4000

@@ -71,3 +71,27 @@ def test_a_stamped_copy_is_what_dataclasses_replace_makes() -> None:
     assert result.stamped(pushed_at=1.0, stored_at=2.0) == dataclasses.replace(result, pushed_at=1.0, stored_at=2.0)
     with pytest.raises(TypeError, match="not timing fields"):
         result.stamped(payload=None)  # type: ignore[arg-type]
+
+
+def test_ids_are_unique_hex_and_a_forked_child_never_repeats_its_parents() -> None:
+    import os
+
+    from flower_actors.messages import new_id
+
+    mine = [new_id() for _ in range(5000)]
+    assert len(set(mine)) == len(mine)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in mine)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the ids it makes next, then it exits at once
+        try:
+            os.write(write, "".join(new_id() for _ in range(200)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read().decode()
+    os.waitpid(pid, 0)
+    theirs = {data[i : i + 32] for i in range(0, len(data), 32)}
+    ours_next = {new_id() for _ in range(200)}
+    assert len(theirs) == 200 and not theirs & ours_next and not theirs & set(mine)
