@@ -106,3 +106,27 @@ module_level_lambda = lambda task: task.content
 def big_result(task: TaskIns) -> bytes:
     """Returns ``task.content`` bytes."""
     return b"x" * int(task.content)
+
+
+def _square_into(conn: Any, value: int) -> None:
+    conn.send((os.getpid(), value * value))
+    conn.close()
+
+
+def uses_multiprocessing(task: TaskIns) -> dict[str, Any]:
+    """Squares ``task.content`` in a ``multiprocessing`` child of its WorkloadClient; reports what the child saw."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+    child = context.Process(target=_square_into, args=(child_end, int(task.content)))
+    child.start()
+    child_pid, square = parent_end.recv()
+    child.join(10)
+    return {
+        "square": square,
+        "child_pid": child_pid,
+        "exitcode": child.exitcode,
+        "active_children": len(multiprocessing.active_children()),
+        "pid": os.getpid(),
+    }

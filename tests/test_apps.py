@@ -133,3 +133,13 @@ def test_a_workload_client_inherits_no_descriptor_of_its_siblings(node: Node) ->
     first = _probe(fed, [f"a{i}" for i in range(5)])
     later = _probe(fed, [f"b{i}" for i in range(40)])
     assert max(r["fds"] for r in later) <= max(r["fds"] for r in first) + 4, (first, later)
+
+
+def test_an_app_may_use_multiprocessing_inside_its_workload_client(node: Node) -> None:
+    fed = node(app="tests.apps:uses_multiprocessing", long_poll=True)
+    results = fed.driver().run([TaskIns.create(w, 7) for w in range(3)] + [TaskIns.create(0, 9)], timeout=60)
+    assert [r.error for r in results] == [None] * 4
+    for result in results:
+        seen = result.content
+        assert seen["square"] in (49, 81) and seen["exitcode"] == 0 and seen["active_children"] == 0
+        assert seen["child_pid"] != seen["pid"] == result.handler_pid

@@ -36,6 +36,7 @@ from thespian.actors import ActorAddress, ChildActorExited
 from ..messages import describe_exception
 from ..runtime.actor_base import SafeActor
 from ..runtime.fork_message import create_with
+from ..runtime.lean_fork import use_lean_forks
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
 from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, WorkloadClientExited
 from .workload_client import WorkloadClient
@@ -63,6 +64,7 @@ class Spawner(SafeActor):
         # (only what is newer than the last freeze is visited).
         gc.collect()
         gc.freeze()
+        use_lean_forks(self)
         pids: list[tuple[int, int]] = []
         for incarnation, first in message.starts:
             child, pid = create_with(self, WorkloadClient, first)  # the fork carries its first message
