@@ -304,8 +304,10 @@ class TaskRes(_Content):
         finished_at: float | None = None,
         handler_pid: int | None = None,
     ) -> TaskRes:
-        """Build the result that answers ``ins`` (``payload`` from ``dump_content``)."""
-        return cls(
+        """Build the result that answers ``ins`` (``payload`` from ``dump_content``), as ``TaskRes(...)`` would
+        (a test holds them equal) but without its frozen ``__init__``, a third of the cost of a no-op task."""
+        result = object.__new__(cls)
+        result.__dict__.update(
             task_id=new_id(),
             ins_id=ins.task_id,
             node_id=ins.node_id,
@@ -317,8 +319,11 @@ class TaskRes(_Content):
             pulled_at=ins.pulled_at,
             started_at=started_at,
             finished_at=finished_at if finished_at is not None else time.time(),
+            pushed_at=None,
+            stored_at=None,
             handler_pid=handler_pid,
         )
+        return result
 
     @property
     def ok(self) -> bool:

@@ -95,3 +95,26 @@ def test_ids_are_unique_hex_and_a_forked_child_never_repeats_its_parents() -> No
     theirs = {data[i : i + 32] for i in range(0, len(data), 32)}
     ours_next = {new_id() for _ in range(200)}
     assert len(theirs) == 200 and not theirs & ours_next and not theirs & set(mine)
+
+
+def test_an_answer_is_what_the_dataclass_would_build() -> None:
+    import dataclasses
+
+    from flower_actors import TaskIns
+    from flower_actors.messages import TaskError, TaskRes, dump_content
+
+    task = TaskIns.create("w", 1)._copy_with({"pulled_at": 3.0, "node_id": "n"})
+    for kwargs in (
+        {"payload": dump_content(2), "started_at": 4.0, "finished_at": 5.0, "handler_pid": 7},
+        {"error": TaskError("handler_error", "boom")},
+    ):
+        fast = TaskRes.answer(task, **kwargs)  # type: ignore[arg-type]
+        built = TaskRes(**{f.name: getattr(fast, f.name) for f in dataclasses.fields(TaskRes)})
+        assert fast == built and vars(fast) == vars(built), "every field set"
+        assert (fast.ins_id, fast.workload_id, fast.node_id, fast.created_at) == (
+            task.task_id,
+            "w",
+            "n",
+            task.created_at,
+        )
+        assert fast.pushed_at is None and fast.stored_at is None and fast.finished_at is not None
