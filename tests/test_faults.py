@@ -400,13 +400,18 @@ def test_spill_file_round_trip_skips_a_torn_record(tmp_path: Path) -> None:
     writer = SpillWriter(str(tmp_path / "7"))
     writer.write(answers[:1])
     writer.clear()
-    writer.write(answers[1:])
+    writer.write(answers[1:2])
+    junk = pickle.dumps(({"not": "a result"},))
+    with open(tmp_path / "7", "ab") as f:
+        f.write(len(junk).to_bytes(4, "little") + junk)  # a record that is not results: skipped, said so
+    answers[2].content  # noqa: B018  # a result whose content was read (and cached) is written without the cache
+    writer.write(answers[2:])
     with open(tmp_path / "7", "ab") as f:
         f.write(b"\x40\x00\x00\x00torn")  # a record cut short by the process's death
 
     recovered = read_spill(str(tmp_path / "7"))
 
-    assert [r.ins_id for r in recovered] == [a.ins_id for a in answers[1:]]
+    assert recovered == answers[1:] and [r.ins_id for r in recovered] == [a.ins_id for a in answers[1:]]
     assert [r.content for r in recovered] == [1, 2]
     assert not (tmp_path / "7").exists() and read_spill(str(tmp_path / "7")) == []
 
