@@ -150,9 +150,8 @@ class _Content:
         return cache[0]
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_content", None)
-        return state
+        state = self.__dict__  # pickle only reads it: copied only to leave the cache out
+        return {k: v for k, v in state.items() if k != "_content"} if "_content" in state else state
 
     def _copy_with(self, changes: dict[str, Any]) -> Any:
         """A copy with ``changes`` (field -> value): what ``dataclasses.replace`` makes for these messages, which
