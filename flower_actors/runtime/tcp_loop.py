@@ -75,6 +75,15 @@ def _to_visit(transport: Any, table: IdleTable, ready: list[Any], fast: bool, rr
     return list({id(i): i for i in (*ready, *before)}.values()) if before else ready
 
 
+def _waitable(fd: int, sock: Any) -> Any:
+    """What a pass waits on for an incoming connection kept under ``fd``: its socket, or (closed, or gone: an error
+    inside the loop's exclusive section would leave it held for ever) the number, as Thespian's own loop waits."""
+    try:
+        return sock if sock is not None and sock.fileno() == fd else fd
+    except (AttributeError, OSError):
+        return fd
+
+
 def _numbers(items: list[Any]) -> list[int]:
     """Descriptors of sockets (a closed one: -1) and descriptors, as Thespian's own wait takes them."""
     numbers = []
@@ -130,7 +139,7 @@ def run_with_expiry(self: Any, incomingHandler: Any) -> Any:
             )
             wrecv.extend(
                 [
-                    inc.socket if inc.socket.fileno() == fd else fd  # a closed one: its number, as Thespian waits
+                    _waitable(fd, inc.socket)
                     for fd, inc in self._incomingSockets.items()
                     if fd and not inc.backoffPause()
                 ]

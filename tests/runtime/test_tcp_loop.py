@@ -163,6 +163,15 @@ def test_a_connection_that_leaves_the_table_and_comes_back_keeps_its_registratio
     assert counting.calls == 1
 
 
+def test_a_pass_waits_on_an_incoming_connection_by_its_socket_or_else_its_number(pairs: list[Any]) -> None:
+    (a, _), _, _, _ = pairs
+    number = a.fileno()
+    assert tcp_loop._waitable(number, a) is a, "kept registered from pass to pass"
+    assert tcp_loop._waitable(number, None) == number, "closed by Thespian: waited on (and failed) as before"
+    a.close()
+    assert tcp_loop._waitable(number, a) == number
+
+
 def _socket_numbered(number: int) -> tuple[socket.socket, socket.socket]:
     """A connected pair whose first socket has descriptor ``number`` (free now)."""
     first, peer = socket.socketpair()
