@@ -45,8 +45,8 @@ class IdleTable(dict[Any, Any]):
         self.pid = os.getpid()
         self.poller = select.epoll()
         self.by_fd: dict[int, Any] = {}  # descriptor -> the idle connection registered for it
-        self.kept: dict[int, tuple[Any, int]] = {}  # descriptor -> (socket, epoll mask): registered for passes
-        self.left: dict[int, Any] = {}  # descriptor -> socket of a connection that left the table, still registered
+        # descriptor -> (socket, epoll mask) registered outside the table: for passes, or having just left it
+        self.kept: dict[int, tuple[Any, int]] = {}
         self.stale = False  # a registration may have outlived its socket: rebuild the epoll before the next wait
         self.removed: list[Any] = []  # connections removed or replaced since the pass began
         self.closed_seen = False  # a connection whose socket was already closed was added
@@ -63,7 +63,7 @@ class IdleTable(dict[Any, Any]):
         if fd < 0 or self.pid != os.getpid():
             self.closed_seen = True
             return
-        held, mask = self._take_registration(fd)
+        held, mask = self.kept.pop(fd, (None, 0))
         try:
             if held is sock:
                 if mask != select.EPOLLIN:
@@ -82,12 +82,6 @@ class IdleTable(dict[Any, Any]):
         idle._fa_fd = fd
         idle._fa_pass = self.pass_no
 
-    def _take_registration(self, fd: int) -> tuple[Any, int]:
-        """The socket registered under ``fd`` outside the table and its mask, no longer listed as such."""
-        if fd in self.left:
-            return self.left.pop(fd), select.EPOLLIN
-        return self.kept.pop(fd, (None, 0))
-
     def _forget(self, idle: Any) -> None:
         self.removed.append(idle)
         fd = getattr(idle, "_fa_fd", -1)
@@ -95,7 +89,7 @@ class IdleTable(dict[Any, Any]):
         if held is not None and held is idle:
             del self.by_fd[fd]
             if self.pid == os.getpid():  # still registered: the next wait keeps it if it waits on the socket
-                self.left[fd] = held.socket
+                self.kept[fd] = (held.socket, select.EPOLLIN)
 
     def resync(self) -> None:
         """Register again from the table itself (a socket may have been closed while in it)."""
@@ -104,7 +98,6 @@ class IdleTable(dict[Any, Any]):
             self.poller = select.epoll()
         self.by_fd = {}
         self.kept = {}
-        self.left = {}
         self.stale = False
         self.closed_seen = False
         for idle in self.values():
@@ -179,9 +172,7 @@ def wait(table: IdleTable, reads: list[Any], writes: list[Any], delay: float | N
             entry = wanted.setdefault(fd, [sock, 0])
             entry[1] |= event
     if table.stale or any(
-        table.kept.get(fd, (sock, 0))[0] is not sock or table.left.get(fd, sock) is not sock
-        for fd, (sock, _) in wanted.items()
-        if sock is not None
+        table.kept.get(fd, (sock, 0))[0] is not sock for fd, (sock, _) in wanted.items() if sock is not None
     ):
         table.resync()  # a registration may name a socket that is gone: start afresh
     poller, idle = table.poller, table.by_fd
@@ -227,11 +218,8 @@ def wait(table: IdleTable, reads: list[Any], writes: list[Any], delay: float | N
 
 def _keep_only(table: IdleTable, wanted: dict[int, list[Any]]) -> None:
     """Unregister what this wait does not want; one that cannot be was closed: rebuild at the next wait."""
-    gone = [fd for fd in table.kept if fd not in wanted or wanted[fd][0] is None]
-    gone += [fd for fd in table.left if fd not in wanted or wanted[fd][0] is None]
-    for fd in gone:
-        table.kept.pop(fd, None)
-        table.left.pop(fd, None)
+    for fd in [fd for fd in table.kept if fd not in wanted or wanted[fd][0] is None]:
+        del table.kept[fd]
         try:
             table.poller.unregister(fd)
         except OSError:
@@ -240,7 +228,7 @@ def _keep_only(table: IdleTable, wanted: dict[int, list[Any]]) -> None:
 
 def _keep(table: IdleTable, fd: int, sock: Any, mask: int) -> None:
     """Keep ``sock`` registered under ``fd`` with ``mask`` (no system call if it already is)."""
-    held, current = table._take_registration(fd)
+    held, current = table.kept.pop(fd, (None, 0))
     try:
         if held is None:
             try:
