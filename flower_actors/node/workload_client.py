@@ -63,8 +63,6 @@ MAX_MESSAGE_TYPES = 1024
 
 _CONTINUE = object()
 """Timer payload: run the next slice."""
-_LOAD = object()
-"""Timer payload: load the app (its pid report has left)."""
 
 
 def _make_faults_fatal() -> None:
@@ -93,7 +91,6 @@ class WorkloadClient(SafeActor):
         self.app_error: TaskError | None = None
         self.pid = os.getpid()
         self.prewarmed = False
-        self.loading = False  # its app is loaded in the next handler (see receive_StartWorkloadClient)
         self.seq = 0  # tasks started; the LeadClient numbers the tasks it sends the same way
         self.waiting: deque[TaskIns] = deque()
         self.continuing = False  # a wakeup will run the next slice
@@ -128,14 +125,11 @@ class WorkloadClient(SafeActor):
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
         self.waiting.extend(self._new(message.tasks))
-        if self.prewarmed:  # its pid is known already
-            self._load_app(message)
-            self._slice()
-        else:  # the pid report leaves only once this handler returns: load the app in the next one, so that an
-            # import that hangs can be killed at the first task's deadline
+        if not self.prewarmed:  # its address (the LeadClient has its pid from the Spawner: an import that hangs
+            # is killed at the first task's deadline even though this report leaves only once the handler returns)
             self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
-            self.loading = True
-            self.wakeupAfter(TRANSPORT_PAUSE, _LOAD)
+        self._load_app(message)
+        self._slice()
 
     def _load_app(self, message: StartWorkloadClient) -> None:
         board = task_board.CURRENT
@@ -168,10 +162,6 @@ class WorkloadClient(SafeActor):
         if message.payload is _CONTINUE:
             self.continuing = False
             self._slice()
-        elif message.payload is _LOAD and self.start is not None:
-            self.loading = False
-            self._load_app(self.start)
-            self._slice()
 
     def _slice(self) -> None:
         """Run waiting tasks back to back for up to ``SLICE`` seconds, then send their results together.
@@ -184,7 +174,7 @@ class WorkloadClient(SafeActor):
         handler calls, so a result still inside would wait for that handler.
         """
         start = self.start
-        if self.continuing or self.loading or not self.waiting:
+        if self.continuing or not self.waiting:
             return
         if start is None:  # cannot happen: the LeadClient sends StartWorkloadClient first
             log.error("WorkloadClient got %d task(s) before it was started", len(self.waiting))

@@ -24,6 +24,7 @@ import os
 from typing import Any
 
 from ..errors import ThespianIncompatible
+from .actor_init import remember_init_arguments
 from .thespian_compat import _require
 
 __all__ = ["child_count", "create_with", "install", "installed", "newest_child_pid"]
@@ -41,6 +42,7 @@ def create_with(actor: Any, actor_class: type, message: Any) -> tuple[Any, int |
     Returns the child's address, and its pid if ``actor`` forked it (``None``: Thespian created it elsewhere).
     """
     global _carried
+    remember_init_arguments(actor_class)  # so that the child need not inspect its class
     before, carry = child_count(actor), installed()
     _carried = (os.getpid(), message) if carry else None
     try:
