@@ -18,16 +18,13 @@ from ..config import NodeConfig
 from .pool import ProcessPool
 from .recovery import Recovery
 from .routing import WINDOW, Routed, WorkloadTable
-from .wire import RunTasks, StartWorkloadClient, TasksDone
+from .wire import LONG_HANDLER, ReportTasks, RunTasks, StartWorkloadClient, TasksDone
 from .workload import CheckDeadline, Decision, Exit, Later, Phase, Send, Spawn, Start, Workload
 
 __all__ = ["LONG_HANDLER", "Dispatch"]
 
 log = logging.getLogger(__name__)
 
-LONG_HANDLER = 0.005
-"""A WorkloadClient whose handler has run longer than this gets its next tasks when it reports, not now:
-a message to a process inside a handler holds one of the LeadClient's 20 transmit slots until it ends."""
 STALL_S = 1.0
 """Tasks sent this long ago that an idle process has not started are sent again (see ``Dispatch.stalled``)."""
 IDLE_CONFIRM_S = 0.25
@@ -44,6 +41,7 @@ class Dispatch:
         self.config, self.table, self.pool, self.recovery = config, table, pool, recovery
         self.lead = lead  # the LeadClient's address (WorkloadClients report to it)
         self.sender: Any = None  # the Sender's address (results go there); set by the LeadClient
+        self.reports_wanted = False  # the LeadClient waits on every process (pulling paused, or stopping)
 
     def batch(self, routed: Routed) -> list[Decision]:
         """A pulled batch was routed: its answers, new workloads placed, then one message per process."""
@@ -57,6 +55,8 @@ class Dispatch:
     def place(self, workload: Workload, feed: bool = True) -> list[Decision]:
         """Give ``workload`` a process (stopping the least recently used idle one at the cap) and feed it;
         with no idle one at the cap it is parked (nothing to do)."""
+        if self.table.at_cap():
+            self.settle_all()
         victim = self.table.least_recently_used_idle() if self.table.at_cap() else None
         if self.table.at_cap() and victim is None:
             workload.phase = Phase.PARKED
@@ -80,6 +80,7 @@ class Dispatch:
 
     def feed(self, workload: Workload) -> list[Decision]:
         """Send queued tasks, in one message, to ``workload``'s process if it has room."""
+        self.settle(workload)
         if self.table.stop_due(workload):
             going_on = self.table.pass_stop(workload)
             decisions = [] if going_on is workload else self.stop(workload)  # it ran the app: a fresh one follows
@@ -90,8 +91,9 @@ class Dispatch:
         if process is None or workload.phase not in (Phase.ASSIGNED, Phase.LIVE):
             return []  # no process yet, or its pid is not reported yet: fed when it reports
         if workload.running and self.pool.in_long_handler(workload, time.time(), LONG_HANDLER):
-            return []  # fed when it reports (see LONG_HANDLER)
+            return []  # fed when it reports (see LONG_HANDLER; a slice that long always reports)
         tasks = self.table.next_tasks(workload, WINDOW if process.slot >= 0 else 1)
+        report = self._wants_report(workload)
         if workload.phase is Phase.ASSIGNED:  # its start and first tasks in one message
             c, path = self.config, self.recovery.spill_path(process.incarnation)
             start = StartWorkloadClient(
@@ -106,13 +108,18 @@ class Dispatch:
                 tasks,
                 c.max_content_bytes,
                 c.share_imports,
+                report,
             )
             decisions = [Send(process.address, start) if process.address is not None else Start(process, start)]
             workload.phase = Phase.LIVE if process.pid is not None else Phase.STARTING
         elif tasks:
-            decisions = [Send(process.address, RunTasks(tasks))]
+            decisions = [Send(process.address, RunTasks(tasks, report))]
+        elif report and workload.running and not workload.report_asked and process.address is not None:
+            workload.report_asked = True  # it holds a full window, or tasks before a stop: room comes with its report
+            return [Send(process.address, ReportTasks())]
         else:
             return []
+        workload.report_asked = workload.report_asked or report
         workload.last_active, workload.fed_at = time.monotonic(), time.time()
         first_check = self.recovery.sent(workload, tasks, self.config.task_deadline_s)
         if first_check is not None:
@@ -153,8 +160,48 @@ class Dispatch:
         decisions: list[Decision] = []
         if workload is not None and live:
             workload.last_active = time.monotonic()
+            workload.report_asked = False  # it reports after each slice while it holds tasks: asked again if need be
             decisions += self.feed(workload)
         return decisions + self.unpark()
+
+    def _wants_report(self, workload: Workload) -> bool:
+        """Whether ``workload``'s process must send ``TasksDone`` for what it holds: when the LeadClient waits on
+        it (more tasks or a stop queued here), under the process cap (a finished workload may make room), and
+        without a board slot. Otherwise what finished is read on the ``TaskBoard`` (``settle``): a report per
+        slice was a quarter of the messages of a busy node."""
+        process = workload.process
+        return (
+            process is None
+            or process.slot < 0
+            or bool(workload.queue)
+            or self.config.max_workloads is not None
+            or self.reports_wanted
+        )
+
+    def want_reports(self, wanted: bool) -> list[Decision]:
+        """Whether every process must report what it finishes (pulling paused for room, or the node stopping):
+        on the change to wanted, those holding tasks are asked now."""
+        if not wanted or self.reports_wanted:
+            self.reports_wanted = wanted
+            return []
+        self.reports_wanted = True
+        decisions: list[Decision] = []
+        for workload in self.table:
+            process = workload.process
+            self.settle(workload)
+            if workload.running and not workload.report_asked and process is not None and process.address is not None:
+                workload.report_asked = True
+                decisions.append(Send(process.address, ReportTasks()))
+        return decisions
+
+    def settle(self, workload: Workload) -> None:
+        """Forget the tasks ``workload``'s process finished, as read on the ``TaskBoard``."""
+        if workload.running:
+            self.table.settle(workload, self.pool.board_state(workload))
+
+    def settle_all(self) -> None:
+        """``settle`` every workload (before reading what all of them hold)."""
+        self.table.settle_all(self.pool.board_state)
 
     def stalled(self, now: float) -> list[Decision]:
         """Send again the tasks a process should have started ``STALL_S`` ago but has not.
@@ -201,6 +248,7 @@ class Dispatch:
 
     def idle(self, now: float) -> list[Decision]:
         """Stop WorkloadClients idle longer than ``idle_timeout_s``."""
+        self.settle_all()
         decisions: list[Decision] = []
         for workload in self.table.idle_for(self.config.idle_timeout_s, now):
             log.info("workload %r idle: stopped", workload.workload_id)

@@ -141,7 +141,9 @@ class LeadClient(SafeActor):
 
     def _pull(self) -> None:
         was_paused = self.schedule.paused
+        self.dispatch.settle_all()  # what finished frees room (processes report only when asked)
         room = self.schedule.room(self.table.in_flight(), self.progress.buffered)
+        self._do(self.dispatch.want_reports(self.schedule.paused or self.shutdown.active))
         pull = None if self.shutdown.active or self.supervision.exiting else self.schedule.pull(room, time.monotonic())
         if pull is not None:
             self.send(self.server, pull)
@@ -275,6 +277,7 @@ class LeadClient(SafeActor):
         self.progress = message
         if not message.pushing and message.report_seq == self.status_seq:
             self._answer_status()
+        self._do(self.supervision.maybe_drain())  # stopping: the tasks it took results of may be all that ran
         self._pull_if_paused()
 
     def _pull_if_paused(self) -> None:
@@ -366,6 +369,7 @@ class LeadClient(SafeActor):
 
     def _answer_status(self) -> None:
         waiters, self.status_waiters = self.status_waiters, []
+        self.dispatch.settle_all()
         for who, request_id in waiters:
             self.send(who, node_status(request_id, self.table, self.pool, self.intake, self.schedule, self.progress))
 
@@ -374,7 +378,7 @@ class LeadClient(SafeActor):
             self.send(sender, self.shutdown.reply)
         elif self.shutdown.request(sender, message.timeout_s, time.time()):
             self.schedule.next_pull_at = None
-            self._do(self.supervision.stop_requested())
+            self._do([*self.dispatch.want_reports(True), *self.supervision.stop_requested()])
 
     def receive_SenderFlushed(self, message: wire.SenderFlushed, sender: ActorAddress) -> None:
         waiters = self.shutdown.finished(self.config.node_id, message.pushed, message.unpushed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,25 @@ class WorkloadTable:
         return sum(w.queued + len(w.running) for w in self.workloads.values())
 
     # Restarts.
+
+    def settle(self, workload: Workload, state: tuple[int, float, int] | None) -> None:
+        """Forget the tasks ``workload``'s process finished by its board ``state`` (started seq, at, finished seq),
+        as its ``TasksDone`` would: the process reports only when asked (``RunTasks.report``)."""
+        if state is None:
+            return
+        finished = state[2]
+        done = [task_id for task_id, (seq, _) in workload.running.items() if seq <= finished]
+        if done:
+            for task_id in done:
+                del workload.running[task_id]
+            workload.last_active = time.monotonic()
+            self.progressed(workload.workload_id)
+
+    def settle_all(self, board: Callable[[Workload], tuple[int, float, int] | None]) -> None:
+        """``settle`` every workload that holds tasks, by ``board`` (its process's board state)."""
+        for workload in self.workloads.values():
+            if workload.running:
+                self.settle(workload, board(workload))
 
     def progressed(self, workload_id: WorkloadId) -> None:
         """A task of the workload ran: earlier deaths of its processes no longer count."""

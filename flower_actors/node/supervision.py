@@ -96,6 +96,7 @@ class Supervision:
 
     def unnoticed(self) -> list[int]:
         """Incarnations of processes that ended without Thespian saying so (it misses some when several end at once)."""
+        self.table.settle_all(self.pool.board_state)  # processes report finished tasks only when asked
         return self.pool.gone_unnoticed(list(self.table), self.alive)
 
     def check_deadline(self, check: CheckDeadline, now: float, monotonic: float) -> list[Decision]:
@@ -104,6 +105,7 @@ class Supervision:
         if workload is None or workload.incarnation != check.incarnation or workload.process is None:
             return []
         workload.watched = False
+        self.table.settle(workload, self.pool.board_state(workload))
         verdict = Recovery.check(workload, self.pool.board_state(workload), now, self.node_deadline)
         if isinstance(verdict, float):
             workload.watched = True
@@ -157,6 +159,8 @@ class Supervision:
         return [*self.table.drop_waiting(), *self.maybe_drain()]
 
     def maybe_drain(self) -> list[Decision]:
+        if self.shutdown.active:
+            self.table.settle_all(self.pool.board_state)  # processes report finished tasks only when asked
         if self.shutdown.active and all(w.idle for w in self.table):
             return self.drain()
         return []
@@ -185,6 +189,7 @@ class Supervision:
     def exit_now(self) -> list[Decision]:
         """Thespian stops the actors: nothing restarts; processes stuck in a handler are killed."""
         self.exiting = True
+        self.table.settle_all(self.pool.board_state)
         return [Kill(w.process) for w in [*self.table, *self.pool.retiring] if w.running and w.process is not None]
 
     # Steps.

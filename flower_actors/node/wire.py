@@ -13,11 +13,13 @@ from ..config import AppSpec
 from ..messages import NodeId, ShortRepr, TaskIns, TaskRes, WorkloadId
 
 __all__ = [
+    "LONG_HANDLER",
     "AppImported",
     "FlushSender",
     "ForwardToChild",
     "PrewarmWorkloadClient",
     "ReportProgress",
+    "ReportTasks",
     "RunTasks",
     "SenderFlushed",
     "SenderProgress",
@@ -30,6 +32,12 @@ __all__ = [
     "WorkloadClientExited",
     "WorkloadClientStarted",
 ]
+
+
+LONG_HANDLER = 0.005
+"""A WorkloadClient whose handler has run longer than this gets its next tasks when it reports, not now:
+a message to a process inside a handler holds one of the LeadClient's 20 transmit slots until it ends. A
+slice that ran this long therefore always reports (``TasksDone``), asked or not."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -53,6 +61,8 @@ class StartWorkloadClient(ShortRepr):
     """Largest pickled result it sends (the node's ``max_content_bytes``); a larger one becomes an error."""
     share_import: bool = False
     """Whether to tell the LeadClient (``TasksDone.imported``) that it imported the app's module itself."""
+    report: bool = True
+    """Whether to send ``TasksDone`` once these tasks finished (see ``RunTasks.report``)."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,6 +70,15 @@ class RunTasks(ShortRepr):
     """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
 
     tasks: tuple[TaskIns, ...]
+    report: bool = True
+    """Whether to send ``TasksDone`` after each slice until it holds no task. Without it, the LeadClient reads
+    what finished on the ``TaskBoard`` when it needs to; a WorkloadClient without a board slot always reports."""
+
+
+@dataclass(frozen=True)
+class ReportTasks:
+    """LeadClient → WorkloadClient: send ``TasksDone`` after each slice until you hold no task (at once if you
+    hold none): the LeadClient holds more for you and needs to know when you have room."""
 
 
 @dataclass(frozen=True, repr=False)

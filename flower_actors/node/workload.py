@@ -186,6 +186,8 @@ class Workload:
     """(tasks finished, when first seen) while its process looked idle with tasks it has not started."""
     watched: bool = False
     """A deadline check of its process is pending."""
+    report_asked: bool = False
+    """Its process was asked for ``TasksDone`` (``RunTasks.report``, ``ReportTasks``) and has not sent it yet."""
     held: int = 0
     """The token of its restart timer while ``HELD``."""
     stop_reason: tuple[str, str] = (ErrorKind.WORKLOAD_STOPPED, "the workload was stopped")

@@ -34,8 +34,10 @@ from ..runtime.thespian_compat import pending_transmits
 from . import task_board
 from .spill import SpillWriter
 from .wire import (
+    LONG_HANDLER,
     AppImported,
     PrewarmWorkloadClient,
+    ReportTasks,
     RunTasks,
     StartWorkloadClient,
     TaskResGroup,
@@ -101,6 +103,7 @@ class WorkloadClient(SafeActor):
         self.short_types: dict[str, bool] = {}  # message type -> its last run was shorter than SLICE
         self.draining_since: float | None = None  # monotonic: waiting for results to leave since
         self.received = RecentIds(RECEIVED_WINDOW)  # ids of the tasks received, to drop a resent copy
+        self.report_wanted = False  # the LeadClient asked for TasksDone after each slice until it holds no task
         self.imported = ""  # the app module it imported itself, until its next report says so
         self.preimported = ""  # the module it imported ahead, as a warm process
 
@@ -121,6 +124,7 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
+        self.report_wanted = message.report or message.board_slot < 0
         name_process(f"WorkloadClient w={message.workload_id}")
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
@@ -148,8 +152,17 @@ class WorkloadClient(SafeActor):
             self.app_error = TaskError.from_exception(ErrorKind.APP_LOAD_ERROR, exc)
 
     def receive_RunTasks(self, message: RunTasks, sender: ActorAddress) -> None:
+        self.report_wanted = self.report_wanted or message.report
         self.waiting.extend(self._new(message.tasks))
         self._slice()
+
+    def receive_ReportTasks(self, message: ReportTasks, sender: ActorAddress) -> None:
+        self.report_wanted = True
+        start = self.start
+        if start is not None and not self.waiting:  # it holds no task: say so now
+            self.report_wanted = False
+            self.send(start.lead, TasksDone(start.workload_id, start.incarnation, (), self.imported))
+            self.imported = ""
 
     def _new(self, tasks: tuple[TaskIns, ...]) -> list[TaskIns]:
         """The tasks not received before: the LeadClient sends again what seems stuck on the way."""
@@ -197,9 +210,13 @@ class WorkloadClient(SafeActor):
                 break
         results, self.unsent = self.unsent, []
         self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
-        done = tuple(r.ins_id for r in results)
-        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, done, self.imported))
-        self.imported = ""
+        if self.report_wanted or self.imported or start.board_slot < 0 or time.monotonic() - began >= LONG_HANDLER:
+            # Otherwise the LeadClient reads what finished on the task board when it needs to.
+            done = tuple(r.ins_id for r in results)
+            self.send(start.lead, TasksDone(start.workload_id, start.incarnation, done, self.imported))
+            self.imported = ""
+        if not self.waiting:
+            self.report_wanted = False
         self.in_transit.extend(results)
         if self.waiting:
             self._continue_later()

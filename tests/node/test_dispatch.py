@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flower_actors.node.dispatch import IDLE_CONFIRM_S, STALL_S, Dispatch
-from flower_actors.node.wire import RunTasks
-from flower_actors.node.workload import Phase, Send
+from flower_actors.node.routing import WINDOW
+from flower_actors.node.wire import ReportTasks, RunTasks
+from flower_actors.node.workload import Decision, Phase, Send, Workload
 
-from .parts import config
+from .parts import config, live, task
 from .test_supervision import Node
 
 
@@ -55,3 +56,91 @@ def test_a_process_inside_a_handler_is_never_sent_its_tasks_again() -> None:
     node.board.started(workload.process.slot, 1)  # in task 1, for as long as it takes
     workload.fed_at = 0.0
     assert dispatch(node).stalled(1000.0) == []
+
+
+# Reports on request: a process says TasksDone when the LeadClient waits on it; otherwise the board tells.
+
+
+def _fed(node: Node, tasks: int, queued_more: int = 0) -> tuple[Dispatch, Workload, list[Decision]]:
+    """A live process with a board slot, fed ``tasks`` tasks by ``Dispatch.feed``; ``queued_more`` wait behind."""
+    parts = dispatch(node)
+    routed = [node.table.route(task("w", n), 0.0) for n in range(tasks + queued_more)]
+    workload = routed[0][0]  # type: ignore[index]
+    live(workload, slot=node.board.allocate())
+    return parts, workload, parts.feed(workload)
+
+
+def test_a_process_is_not_asked_to_report_when_nothing_waits_for_it() -> None:
+    _, workload, decisions = _fed(Node(), 5)
+    (send,) = decisions
+    assert isinstance(send, Send) and isinstance(send.message, RunTasks)
+    assert len(send.message.tasks) == 5 and send.message.report is False
+    assert not workload.report_asked
+    _, workload, decisions = _fed(Node(), WINDOW, queued_more=3)
+    (send,) = decisions
+    assert isinstance(send, Send) and isinstance(send.message, RunTasks)
+    assert send.message.report is True, "tasks wait beyond its window: it must say when it has room"
+    assert workload.report_asked
+
+
+def test_what_finished_is_read_on_the_board_and_frees_room() -> None:
+    node = Node()
+    parts, workload, _ = _fed(node, WINDOW)
+    assert workload.process is not None and len(workload.running) == WINDOW
+    for n in range(4):  # four more arrive while its window is full
+        node.table.route(task("w", f"late {n}"), 0.0)
+    (asked,) = parts.feed(workload)
+    assert isinstance(asked, Send) and isinstance(asked.message, ReportTasks)
+    assert parts.feed(workload) == [], "asked once, until it reports"
+    node.board.started(workload.process.slot, 10)
+    node.board.finished(workload.process.slot, 10)  # ten done, not reported
+    (send,) = parts.feed(workload)
+    assert isinstance(send, Send) and isinstance(send.message, RunTasks)
+    assert [t.content for t in send.message.tasks] == [f"late {n}" for n in range(4)]
+    assert len(workload.running) == WINDOW - 10 + 4
+
+
+def test_a_report_clears_the_request_and_feeds_what_waits() -> None:
+    from flower_actors.node.wire import TasksDone
+
+    node = Node()
+    parts, workload, _ = _fed(node, WINDOW, queued_more=2)
+    assert workload.process is not None and workload.report_asked
+    first = tuple(workload.running)[:5]
+    decisions = parts.done(TasksDone("w", workload.incarnation, first))
+    sends = [d for d in decisions if isinstance(d, Send)]
+    assert len(sends) == 1 and isinstance(sends[0].message, RunTasks) and len(sends[0].message.tasks) == 2
+    assert sends[0].message.report is False and not workload.report_asked, "nothing waits behind these"
+
+
+def test_a_process_without_a_board_slot_always_reports() -> None:
+    node = Node()
+    parts = dispatch(node)
+    workload = node.table.route(task("w", 1), 0.0)[0]  # type: ignore[index]
+    live(workload, slot=-1)
+    (send,) = parts.feed(workload)
+    assert isinstance(send, Send) and isinstance(send.message, RunTasks) and send.message.report is True
+
+
+def test_idle_workloads_are_found_by_the_board_without_a_report() -> None:
+    node = Node()
+    parts, workload, _ = _fed(node, 3)
+    assert workload.process is not None
+    node.board.started(workload.process.slot, 3)
+    node.board.finished(workload.process.slot, 3)
+    assert not workload.idle and node.table.in_flight() == 3  # as far as the table knew
+    parts.settle_all()
+    assert workload.idle and node.table.in_flight() == 0
+
+
+def test_when_the_node_waits_on_every_process_those_holding_tasks_are_asked_once() -> None:
+    node = Node()
+    parts, workload, _ = _fed(node, 3)
+    assert workload.process is not None and not workload.report_asked
+    (ask,) = parts.want_reports(True)  # pulling paused for room, or the node stopping
+    assert isinstance(ask, Send) and isinstance(ask.message, ReportTasks) and workload.report_asked
+    assert parts.want_reports(True) == []
+    node.table.route(task("w", "more"), 0.0)
+    (send,) = parts.feed(workload)
+    assert isinstance(send, Send) and isinstance(send.message, RunTasks) and send.message.report is True
+    assert parts.want_reports(False) == [] and not parts.reports_wanted
