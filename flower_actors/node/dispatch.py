@@ -19,7 +19,7 @@ from .pool import ProcessPool
 from .recovery import Recovery
 from .routing import WINDOW, Routed, WorkloadTable
 from .wire import LONG_HANDLER, ReportTasks, RunTasks, StartWorkloadClient, TasksDone
-from .workload import CheckDeadline, Decision, Exit, Later, Phase, Send, Spawn, Start, Workload
+from .workload import CheckDeadline, Decision, Exit, Later, Phase, Process, Send, Spawn, Start, Workload
 
 __all__ = ["LONG_HANDLER", "Dispatch"]
 
@@ -55,10 +55,11 @@ class Dispatch:
     def place(self, workload: Workload, feed: bool = True) -> list[Decision]:
         """Give ``workload`` a process (stopping the least recently used idle one at the cap) and feed it;
         with no idle one at the cap it is parked (nothing to do)."""
-        if self.table.at_cap():
-            self.settle_all()
-        victim = self.table.least_recently_used_idle() if self.table.at_cap() else None
-        if self.table.at_cap() and victim is None:
+        at_cap = self.table.at_cap()
+        if at_cap:
+            self.settle_all()  # a finished workload may be idle
+        victim = self.table.least_recently_used_idle() if at_cap else None
+        if at_cap and victim is None:
             workload.phase = Phase.PARKED
             return []
         decisions: list[Decision] = []
@@ -93,7 +94,7 @@ class Dispatch:
         if workload.running and self.pool.in_long_handler(workload, time.time(), LONG_HANDLER):
             return []  # fed when it reports (see LONG_HANDLER; a slice that long always reports)
         tasks = self.table.next_tasks(workload, WINDOW if process.slot >= 0 else 1)
-        report = self._wants_report(workload)
+        report = self._wants_report(workload, process)
         if workload.phase is Phase.ASSIGNED:  # its start and first tasks in one message
             c, path = self.config, self.recovery.spill_path(process.incarnation)
             start = StartWorkloadClient(
@@ -164,19 +165,12 @@ class Dispatch:
             decisions += self.feed(workload)
         return decisions + self.unpark()
 
-    def _wants_report(self, workload: Workload) -> bool:
+    def _wants_report(self, workload: Workload, process: Process) -> bool:
         """Whether ``workload``'s process must send ``TasksDone`` for what it holds: when the LeadClient waits on
         it (more tasks or a stop queued here), under the process cap (a finished workload may make room), and
         without a board slot. Otherwise what finished is read on the ``TaskBoard`` (``settle``): a report per
         slice was a quarter of the messages of a busy node."""
-        process = workload.process
-        return (
-            process is None
-            or process.slot < 0
-            or bool(workload.queue)
-            or self.config.max_workloads is not None
-            or self.reports_wanted
-        )
+        return process.slot < 0 or bool(workload.queue) or self.config.max_workloads is not None or self.reports_wanted
 
     def want_reports(self, wanted: bool) -> list[Decision]:
         """Whether every process must report what it finishes (pulling paused for room, or the node stopping):

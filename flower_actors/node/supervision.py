@@ -105,8 +105,9 @@ class Supervision:
         if workload is None or workload.incarnation != check.incarnation or workload.process is None:
             return []
         workload.watched = False
-        self.table.settle(workload, self.pool.board_state(workload))
-        verdict = Recovery.check(workload, self.pool.board_state(workload), now, self.node_deadline)
+        state = self.pool.board_state(workload)
+        self.table.settle(workload, state)
+        verdict = Recovery.check(workload, state, now, self.node_deadline)
         if isinstance(verdict, float):
             workload.watched = True
             return [Later(verdict, check)]

@@ -124,7 +124,7 @@ class WorkloadClient(SafeActor):
 
     def receive_StartWorkloadClient(self, message: StartWorkloadClient, sender: ActorAddress) -> None:
         self.start = message
-        self.report_wanted = message.report or message.board_slot < 0
+        self.report_wanted = message.report
         name_process(f"WorkloadClient w={message.workload_id}")
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
@@ -158,11 +158,8 @@ class WorkloadClient(SafeActor):
 
     def receive_ReportTasks(self, message: ReportTasks, sender: ActorAddress) -> None:
         self.report_wanted = True
-        start = self.start
-        if start is not None and not self.waiting:  # it holds no task: say so now
-            self.report_wanted = False
-            self.send(start.lead, TasksDone(start.workload_id, start.incarnation, (), self.imported))
-            self.imported = ""
+        if self.start is not None and not self.waiting:  # it holds no task: say so now
+            self._report(self.start, ())
 
     def _new(self, tasks: tuple[TaskIns, ...]) -> list[TaskIns]:
         """The tasks not received before: the LeadClient sends again what seems stuck on the way."""
@@ -211,15 +208,17 @@ class WorkloadClient(SafeActor):
         results, self.unsent = self.unsent, []
         self.send(start.sender, results[0] if len(results) == 1 else TaskResGroup(tuple(results)))
         if self.report_wanted or self.imported or start.board_slot < 0 or time.monotonic() - began >= LONG_HANDLER:
-            # Otherwise the LeadClient reads what finished on the task board when it needs to.
-            done = tuple(r.ins_id for r in results)
-            self.send(start.lead, TasksDone(start.workload_id, start.incarnation, done, self.imported))
-            self.imported = ""
-        if not self.waiting:
-            self.report_wanted = False
+            self._report(start, tuple(r.ins_id for r in results))  # else the LeadClient reads its task board
         self.in_transit.extend(results)
         if self.waiting:
             self._continue_later()
+
+    def _report(self, start: StartWorkloadClient, done: tuple[str, ...]) -> None:
+        """Tell the LeadClient these tasks finished; asked reports go on while it holds tasks."""
+        self.send(start.lead, TasksDone(start.workload_id, start.incarnation, done, self.imported))
+        self.imported = ""
+        if not self.waiting:
+            self.report_wanted = False
 
     def _continue_later(self) -> None:
         self.continuing = True
