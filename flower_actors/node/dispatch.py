@@ -18,7 +18,7 @@ from ..config import NodeConfig
 from .pool import ProcessPool
 from .recovery import Recovery
 from .routing import WINDOW, Routed, WorkloadTable
-from .wire import LONG_HANDLER, ReportTasks, RunTasks, StartWorkloadClient, TasksDone
+from .wire import LONG_HANDLER, ReportTasks, RunTasks, SpawnTurnDone, StartWorkloadClient, TasksDone
 from .workload import CheckDeadline, Decision, Exit, Later, Phase, Process, Send, Spawn, Start, Workload
 
 __all__ = ["LONG_HANDLER", "Dispatch"]
@@ -146,6 +146,23 @@ class Dispatch:
             return None
         workload = reported.workload if reported is not None else None
         return [*(self.feed(workload) if workload is not None else []), Spawn()]
+
+    def turn_done(self, turn: SpawnTurnDone) -> tuple[list[int], list[Decision]]:
+        """The Spawner forked a turn: the pids to kill now (doomed meanwhile), and what to do for the processes
+        whose address came with the turn (they do not report themselves)."""
+        kill = self.pool.turn_done(turn.pids)
+        pids = dict(turn.pids)
+        decisions: list[Decision] = []
+        for incarnation, address in turn.addresses:
+            pid = pids.get(incarnation)
+            if pid is None or pid in kill:
+                continue
+            reported = self.reported(incarnation, pid, address)
+            if reported is None:
+                kill.append(pid)
+            else:
+                decisions += reported
+        return kill, [*decisions, Spawn()]
 
     def done(self, message: TasksDone) -> list[Decision]:
         """A process finished these tasks: it has room again, and a slot may have freed under the cap."""

@@ -262,9 +262,10 @@ class LeadClient(SafeActor):
 
     def receive_SpawnTurnDone(self, message: wire.SpawnTurnDone, sender: ActorAddress) -> None:
         if sender == self.spawner:  # not a late answer of a Spawner replaced since
-            for pid in self.pool.turn_done(message.pids):
+            kill, decisions = self.dispatch.turn_done(message)
+            for pid in kill:
                 kill_process(pid)
-            self._do([w.Spawn()])
+            self._do(decisions)
 
     def receive_AppImported(self, message: wire.AppImported, sender: ActorAddress) -> None:
         self.pool.imported(message.module)

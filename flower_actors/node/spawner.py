@@ -29,16 +29,18 @@ import gc
 import importlib
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 from thespian.actors import ActorAddress, ChildActorExited
 
 from ..messages import describe_exception
+from ..runtime import listen_ahead
 from ..runtime.actor_base import SafeActor
 from ..runtime.fork_message import create_with
 from ..runtime.lean_fork import use_lean_forks
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
-from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, WorkloadClientExited
+from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, StartWorkloadClient, WorkloadClientExited
 from .workload_client import WorkloadClient
 
 __all__ = ["Spawner"]
@@ -66,14 +68,20 @@ class Spawner(SafeActor):
         gc.freeze()
         use_lean_forks(self)
         pids: list[tuple[int, int]] = []
+        addresses: list[tuple[int, ActorAddress | None]] = []
+        ahead = listen_ahead.available(self)
         for incarnation, first in message.starts:
-            child, pid = create_with(self, WorkloadClient, first)  # the fork carries its first message
+            if ahead and isinstance(first, StartWorkloadClient):  # its address goes with this turn's answer
+                first = replace(first, announced=True)
+            created = create_with(self, WorkloadClient, first)  # the fork carries its first message
             release_child_pipes(self)  # or every later child inherits two pipes per sibling
-            self.children[incarnation] = child
-            if pid is not None:
-                pids.append((incarnation, pid))
+            self.children[incarnation] = created.child
+            if created.pid is not None:
+                pids.append((incarnation, created.pid))
+            if ahead and isinstance(first, StartWorkloadClient):  # None (never seen): reached through here
+                addresses.append((incarnation, created.reachable_at))
         if message.starts:
-            self.send(sender, SpawnTurnDone(tuple(pids)))
+            self.send(sender, SpawnTurnDone(tuple(pids), tuple(addresses)))
 
     @staticmethod
     def _import(module: str) -> None:

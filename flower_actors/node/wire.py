@@ -63,6 +63,9 @@ class StartWorkloadClient(ShortRepr):
     """Whether to tell the LeadClient (``TasksDone.imported``) that it imported the app's module itself."""
     report: bool = True
     """Whether to send ``TasksDone`` once these tasks finished (see ``RunTasks.report``)."""
+    announced: bool = False
+    """Whether the Spawner told the LeadClient its address (``SpawnTurnDone.addresses``): no
+    ``WorkloadClientStarted`` then."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -148,6 +151,9 @@ class SpawnTurnDone:
     """
 
     pids: tuple[tuple[int, int], ...] = ()
+    addresses: tuple[tuple[int, Any], ...] = ()
+    """``(incarnation, address)`` of the new processes whose address was known at the fork
+    (``runtime.listen_ahead``); these do not report ``WorkloadClientStarted``."""
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ class WorkloadClient(SafeActor):
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
         _make_faults_fatal()
         self.waiting.extend(self._new(message.tasks))
-        if not self.prewarmed:  # its address (the LeadClient has its pid from the Spawner: an import that hangs
-            # is killed at the first task's deadline even though this report leaves only once the handler returns)
+        if not (self.prewarmed or message.announced):  # its address (the LeadClient has its pid from the Spawner:
+            # an import that hangs is killed at the first task's deadline though this report leaves only after it)
             self.send(message.lead, WorkloadClientStarted(message.workload_id, self.pid, message.incarnation))
         self._load_app(message)
         self._slice()

@@ -21,9 +21,19 @@ carried by the fork (``fork_message``) it starts work at once, and one that
 crashes at once hits this. ``endpoint_connected`` sends the parent the exit
 notice instead (with the address the child connected from).
 
-The handler is Thespian's code (MIT licence, Copyright Kevin Quick), adapted.
-``install()`` puts it in place only when the installed handler is the one
-it was adapted from (``ADAPTED_FROM``, the hash of its source).
+And one case Thespian loses. When a parent handles one child's exit notice,
+``_childExited`` drops every other child found ended by then from its list
+without sending their notices; those stay registered as live children, and
+the parent waits for them when it exits (Thespian retries its exit request
+to each for seconds). Children whose address is known at the fork
+(``listen_ahead``) are registered at once, so a burst of children crashing
+together hit this on every node stop. ``child_exited`` sends the notice of
+each child it drops, as ``childDied`` does.
+
+The handlers are Thespian's code (MIT licence, Copyright Kevin Quick), adapted.
+``install()`` puts each in place only when the installed one is the one it
+was adapted from (``ADAPTED_FROM``, ``EXITED_ADAPTED_FROM``: hashes of their
+source).
 """
 
 from __future__ import annotations
@@ -33,12 +43,14 @@ import inspect
 import logging
 from typing import Any
 
-__all__ = ["ADAPTED_FROM", "endpoint_connected", "install", "installed"]
+__all__ = ["ADAPTED_FROM", "EXITED_ADAPTED_FROM", "child_exited", "endpoint_connected", "install", "installed"]
 
 log = logging.getLogger(__name__)
 
 ADAPTED_FROM = "ac754abb29323449554b9d28845f2bd2286199876141f87d4584be891e016452"
 """SHA-256 of the source of Thespian 4.0.1's ``MultiProcReplicator.h_EndpointConnected``."""
+EXITED_ADAPTED_FROM = "910c47068615dc911b16cfe4f9bffd3bde46e06cd966445d5d8922870e26c4f8"
+"""SHA-256 of the source of Thespian 4.0.1's ``MultiProcReplicator._childExited``."""
 
 
 def endpoint_connected(self: Any, envelope: Any) -> bool:
@@ -68,6 +80,34 @@ def endpoint_connected(self: Any, envelope: Any) -> bool:
 endpoint_connected._flower_actors = True  # type: ignore[attr-defined]
 
 
+def child_exited(self: Any, child_address: Any) -> None:
+    """``_childExited``: forget the children that ended, and send the exit notice of each but ``child_address``'s
+    (the one being handled)."""
+    from thespian.actors import ChildActorExited
+    from thespian.system.addressManager import CannotPickleAddress
+    from thespian.system.multiprocCommon import thesplog
+    from thespian.system.transport import TransmitIntent
+
+    alive: list[Any] = []
+    ended: list[Any] = []
+    for C in getattr(self, "_child_procs", []):
+        (alive if self._checkChildLiveness(C) else ended).append(C)
+    self._child_procs = alive
+    for C in ended:  # Changed: Thespian dropped these without a notice
+        address = getattr(C, "childRealAddr", C.childAddr)
+        if address == child_address:
+            continue
+        try:
+            self.transport.scheduleTransmit(None, TransmitIntent(self.transport.myAddress, ChildActorExited(address)))
+        except CannotPickleAddress:
+            thesplog(
+                "child %s is dead but cannot translate address to properly handle it", address, level=logging.ERROR
+            )
+
+
+child_exited._flower_actors = True  # type: ignore[attr-defined]
+
+
 def installed() -> bool:
     """Whether Thespian's parents look up a connected child with ``endpoint_connected``."""
     from thespian.system.multiprocCommon import MultiProcReplicator
@@ -75,17 +115,25 @@ def installed() -> bool:
     return getattr(MultiProcReplicator.h_EndpointConnected, "_flower_actors", False)
 
 
+def _fingerprint(function: Any) -> str:
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    except (OSError, TypeError):
+        return ""
+
+
 def install() -> bool:
-    """Put ``endpoint_connected`` in place; whether it is (see the module's text)."""
+    """Put ``endpoint_connected`` and ``child_exited`` in place; whether the first is (see the module's text)."""
     from thespian.system.multiprocCommon import MultiProcReplicator
 
+    if not getattr(MultiProcReplicator._childExited, "_flower_actors", False):
+        if _fingerprint(MultiProcReplicator._childExited) == EXITED_ADAPTED_FROM:
+            MultiProcReplicator._childExited = child_exited
+        else:
+            log.debug("Thespian's _childExited is not the one child_lookup was adapted from: it stays")
     if installed():
         return True
-    try:
-        source = inspect.getsource(MultiProcReplicator.h_EndpointConnected)
-    except (OSError, TypeError):
-        source = ""
-    if hashlib.sha256(source.encode()).hexdigest() != ADAPTED_FROM:
+    if _fingerprint(MultiProcReplicator.h_EndpointConnected) != ADAPTED_FROM:
         log.debug("Thespian's h_EndpointConnected is not the one child_lookup was adapted from: it stays")
         return False
     MultiProcReplicator.h_EndpointConnected = endpoint_connected

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ThespianIncompatible
+from . import listen_ahead
 from .actor_init import remember_init_arguments
 from .thespian_compat import _require
 
-__all__ = ["child_count", "create_with", "install", "installed", "newest_child_pid"]
+__all__ = ["Created", "child_count", "create_with", "install", "installed", "newest_child_pid"]
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,37 @@ _carried: tuple[int, Any] | None = None
 _installed = False
 
 
-def create_with(actor: Any, actor_class: type, message: Any) -> tuple[Any, int | None]:
-    """``actor.createActor(actor_class)`` whose first message is ``message``.
+class Created(NamedTuple):
+    """What ``create_with`` made."""
 
-    Returns the child's address, and its pid if ``actor`` forked it (``None``: Thespian created it elsewhere).
-    """
+    child: Any
+    """The child's address, as ``createActor`` returns it (valid in the creating actor)."""
+    pid: int | None
+    """The child's pid if the creating actor forked it (``None``: Thespian created it elsewhere)."""
+    reachable_at: Any
+    """The child's own address, valid in any process, when known at once (``listen_ahead``); else ``None``."""
+
+
+def create_with(actor: Any, actor_class: type, message: Any) -> Created:
+    """``actor.createActor(actor_class)`` whose first message is ``message``, its listening socket opened ahead."""
     global _carried
     remember_init_arguments(actor_class)  # so that the child need not inspect its class
     before, carry = child_count(actor), installed()
     _carried = (os.getpid(), message) if carry else None
+    ahead = listen_ahead.open_for_child(actor) if carry else None
     try:
         child = actor.createActor(actor_class)
     finally:
         _carried = None
+        listen_ahead.release()
     forked = child_count(actor) > before
     if not (forked and carry):  # nothing carried it
         actor.send(child, message)
-    return child, newest_child_pid(actor) if forked else None
+    reachable_at = None
+    if forked and ahead is not None:
+        reachable_at = ahead[1]
+        listen_ahead.child_connected(actor, reachable_at)
+    return Created(child, newest_child_pid(actor) if forked else None, reachable_at)
 
 
 def _children(actor: Any) -> list[Any]:

@@ -31,7 +31,17 @@ import socket
 from typing import Any
 
 from ..errors import ConfigError, UnauthenticatedFrame
-from . import actor_init, child_lookup, fork_message, frame_stack, log_text, tcp_loop, tcp_steps, thespian_compat
+from . import (
+    actor_init,
+    child_lookup,
+    fork_message,
+    frame_stack,
+    listen_ahead,
+    log_text,
+    tcp_loop,
+    tcp_steps,
+    thespian_compat,
+)
 
 __all__ = ["SECRET_ENV", "UnauthenticatedFrame", "secure_thespian", "transport_secret"]
 
@@ -121,6 +131,7 @@ def secure_thespian(
         tcp_steps.install()
         child_lookup.install()
         actor_init.cache_init_arguments()
+        listen_ahead.install()
         fork_message.install()  # before the roomy frame stack wraps the loop, so it runs inside it
         frame_stack.steady_actor_stacks()
         log_text.defer_descriptions()
