@@ -37,7 +37,7 @@ from thespian.actors import ActorAddress, ChildActorExited
 from ..messages import describe_exception
 from ..runtime import listen_ahead
 from ..runtime.actor_base import SafeActor
-from ..runtime.fork_message import create_with
+from ..runtime.fork_message import create_many
 from ..runtime.lean_fork import use_lean_forks
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
 from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, StartWorkloadClient, WorkloadClientExited
@@ -69,17 +69,22 @@ class Spawner(SafeActor):
         use_lean_forks(self)
         pids: list[tuple[int, int]] = []
         addresses: list[tuple[int, ActorAddress | None]] = []
-        ahead = listen_ahead.available(self)
-        for incarnation, first in message.starts:
-            if ahead and isinstance(first, StartWorkloadClient):  # its address goes with this turn's answer
-                first = replace(first, announced=True)
-            created = create_with(self, WorkloadClient, first)  # the fork carries its first message
+        announced = listen_ahead.available(self)  # each new WorkloadClient's address goes with this turn's answer
+        firsts = [
+            replace(m, announced=True) if announced and isinstance(m, StartWorkloadClient) else m
+            for _, m in message.starts
+        ]
+        # Each fork carries its child's first message. The forks follow each other with almost nothing between
+        # them: what the Spawner writes between two forks stays the private copy of the child forked before.
+        created = create_many(self, WorkloadClient, firsts)
+        if created:
             release_child_pipes(self)  # or every later child inherits two pipes per sibling
-            self.children[incarnation] = created.child
-            if created.pid is not None:
-                pids.append((incarnation, created.pid))
-            if ahead and isinstance(first, StartWorkloadClient):  # None (never seen): reached through here
-                addresses.append((incarnation, created.reachable_at))
+        for (incarnation, _), first, made in zip(message.starts, firsts, created, strict=True):
+            self.children[incarnation] = made.child
+            if made.pid is not None:
+                pids.append((incarnation, made.pid))
+            if isinstance(first, StartWorkloadClient) and first.announced:  # None (not forked): reached through here
+                addresses.append((incarnation, made.reachable_at))
         if message.starts:
             self.send(sender, SpawnTurnDone(tuple(pids), tuple(addresses)))
 

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..errors import ThespianIncompatible
 from . import listen_ahead
 from .actor_init import remember_init_arguments
+from .lean_fork import LeanProcess, deferred_forks
 from .thespian_compat import _require
 
-__all__ = ["Created", "child_count", "create_with", "install", "installed", "newest_child_pid"]
+__all__ = ["Created", "child_count", "create_many", "create_with", "install", "installed", "newest_child_pid"]
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +51,59 @@ class Created(NamedTuple):
 
 
 def create_with(actor: Any, actor_class: type, message: Any) -> Created:
-    """``actor.createActor(actor_class)`` whose first message is ``message``, its listening socket opened ahead."""
+    """``actor.createActor(actor_class)`` whose first message is ``message`` (``create_many`` of one)."""
+    return create_many(actor, actor_class, [message])[0]
+
+
+def create_many(actor: Any, actor_class: type, messages: Sequence[Any]) -> list[Created]:
+    """``actor.createActor(actor_class)`` once per message, each child's first message carried by its fork.
+
+    Each child listens on a socket opened here before the forks (``listen_ahead``) and is recorded as
+    connected after them. If ``actor`` forks ``LeanProcess``es, Thespian's bookkeeping for every child runs
+    first and the forks then follow back to back (``lean_fork.deferred_forks``).
+    """
     global _carried
     remember_init_arguments(actor_class)  # so that the child need not inspect its class
-    before, carry = child_count(actor), installed()
-    _carried = (os.getpid(), message) if carry else None
-    ahead = listen_ahead.open_for_child(actor) if carry else None
+    carry = installed()
+    listening = listen_ahead.open_for_children(actor, len(messages)) if carry else None
+    made: list[tuple[Any, Any, LeanProcess | None]] = []  # (address, Thespian's record if forked, fork deferred)
     try:
-        child = actor.createActor(actor_class)
+        with deferred_forks() as deferred:
+            for index, message in enumerate(messages):
+                before, waiting = child_count(actor), len(deferred)
+                _carry(message if carry else None, listening, index)  # a fork that is not deferred takes them now
+                child = actor.createActor(actor_class)
+                record = _children(actor)[-1] if child_count(actor) > before else None
+                made.append((child, record, deferred[waiting] if len(deferred) > waiting else None))
+        for index, (message, (_, _, process)) in enumerate(zip(messages, made, strict=True)):
+            if process is not None:
+                _carry(message if carry else None, listening, index)
+                process.fork()
     finally:
-        _carried = None
-        listen_ahead.release()
-    forked = child_count(actor) > before
-    if not (forked and carry):  # nothing carried it
-        actor.send(child, message)
-    reachable_at = None
-    if forked and ahead is not None:
-        reachable_at = ahead[1]
-        listen_ahead.child_connected(actor, reachable_at)
-    return Created(child, newest_child_pid(actor) if forked else None, reachable_at)
+        _carry(None, listening, None)
+    created: list[Created] = []
+    try:
+        for index, (message, (child, record, _)) in enumerate(zip(messages, made, strict=True)):
+            pid = getattr(getattr(record, "childProc", None), "pid", None)
+            if not (carry and pid is not None):  # nothing carried it
+                actor.send(child, message)
+            reachable_at = listening.addresses[index] if listening is not None and pid is not None else None
+            if reachable_at is not None:
+                listen_ahead.child_forked(actor, record, reachable_at)
+            created.append(Created(child, pid, reachable_at))
+    finally:
+        if listening is not None:
+            listen_ahead.connect_forked()
+            listening.close()
+    return created
+
+
+def _carry(message: Any, listening: listen_ahead.Listening | None, index: int | None) -> None:
+    """What the next fork carries: ``message`` and socket ``index`` of ``listening`` (``None``: nothing)."""
+    global _carried
+    _carried = None if message is None else (os.getpid(), message)
+    if listening is not None:
+        listening.carry(index)
 
 
 def _children(actor: Any) -> list[Any]:

@@ -20,6 +20,13 @@ checks do.
 Only the actors that start WorkloadClients use it (``use_lean_forks`` on the
 Spawner); an app that uses ``multiprocessing`` inside a WorkloadClient still
 can, since its context is the usual one.
+
+Inside ``deferred_forks()`` a ``start()`` only records the process; the
+caller forks each later (``fork``), back to back. Thespian's bookkeeping for
+a new child runs in ``createActor`` around ``start()``: deferred, all of it
+is done before the first fork of a batch instead of between two forks,
+where each page it writes is copied and the old copy left to the child
+forked before.
 """
 
 from __future__ import annotations
@@ -30,12 +37,27 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ThespianIncompatible
 
-__all__ = ["LeanContext", "LeanProcess", "use_lean_forks"]
+__all__ = ["LeanContext", "LeanProcess", "deferred_forks", "use_lean_forks"]
+
+_deferred: list[LeanProcess] | None = None
+"""Processes whose ``start()`` was deferred (inside ``deferred_forks``); ``None``: ``start()`` forks."""
+
+
+@contextmanager
+def deferred_forks() -> Iterator[list[LeanProcess]]:
+    """Within: ``LeanProcess.start()`` records the process in the list yielded; the caller forks each (``fork``)."""
+    global _deferred
+    outer, _deferred = _deferred, []
+    try:
+        yield _deferred
+    finally:
+        _deferred = outer
 
 
 class LeanProcess:
@@ -57,11 +79,18 @@ class LeanProcess:
     def start(self) -> None:
         from multiprocessing import process
 
+        if _deferred is not None:
+            _deferred.append(self)
+        else:
+            self.fork()
+        process._children.add(self)  # type: ignore[attr-defined]  # Thespian's detach_child removes it
+
+    def fork(self) -> None:
+        """Fork the process now (``start`` does, unless deferred)."""
         pid = os.fork()
         if pid == 0:
             os._exit(self._run_child())
         self.pid = pid
-        process._children.add(self)  # type: ignore[attr-defined]  # Thespian's detach_child removes it
 
     def _run_child(self) -> int:
         code = 1

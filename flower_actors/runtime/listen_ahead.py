@@ -6,12 +6,12 @@ arrives, the parent holds whatever is sent to the child. For the Spawner
 that meant, per WorkloadClient, a connection and an exchange from the child
 to the Spawner, and one more to the LeadClient to tell it the address.
 
-With ``open_for_child`` the parent binds and listens before it forks, with
+With ``open_for_children`` the parent binds and listens before it forks, with
 the very calls Thespian's child would make. The child's ``TCPTransport``
 (``install`` wraps its ``__init__``) takes that socket and its address
 instead of opening its own, and skips its ``EndpointConnected``; right
 after the fork the parent records the child as connected, as Thespian does
-when that message arrives (``child_connected``). A connection made before
+when that message arrives (``child_forked``, ``connect_forked``). A connection made before
 the child's loop runs waits in the socket's backlog.
 
 Only Thespian 4.0.1's ``TCPTransport.__init__`` (``WRAPPED``) is replaced;
@@ -29,17 +29,30 @@ from typing import Any
 
 from .thespian_compat import _require, import_ipbase_offline
 
-__all__ = ["WRAPPED", "available", "child_connected", "install", "installed", "open_for_child", "release"]
+__all__ = [
+    "WRAPPED",
+    "Listening",
+    "available",
+    "child_forked",
+    "connect_forked",
+    "install",
+    "installed",
+    "open_for_children",
+]
 
 log = logging.getLogger(__name__)
 
 WRAPPED = "eabcf02e37125c2a89405f6f472e1508cfb698b750516328bd9dc05944432c8e"
 """sha256 of the source of the ``TCPTransport.__init__`` this replaces for a child (Thespian 4.0.1's)."""
 
-_carried: tuple[int, socket.socket, Any] | None = None
-"""(pid of the parent that opened it, the listening socket, its address) while a fork is under way."""
+_carried: tuple[int, int, Listening] | None = None
+"""(pid of the parent that set it, which socket, the sockets) while a fork is under way."""
 _templates: dict[tuple[str, str], Any] = {}
 """(parent address, THESPIAN_BASE_IPADDR) -> the address template a child of that parent computes."""
+_fields: dict[str, tuple[Any, ...]] = {}
+"""host -> (class, af, socktype, proto, name) of the addresses ``_address`` makes for it."""
+_forked: list[tuple[Any, Any, Any]] = []
+"""(parent's ActorManager, the child's record, its address) forked and not yet recorded as connected."""
 
 
 def installed() -> bool:
@@ -62,43 +75,68 @@ def available(actor: Any) -> bool:
     return isinstance(getattr(manager, "transport", None), TCPTransport) and not routed
 
 
-def open_for_child(actor: Any) -> tuple[socket.socket, Any] | None:
-    """Before ``actor`` forks a child: open the child's listening socket; its address. ``None``: not here."""
-    global _carried
-    if not available(actor):
+class Listening:
+    """Listening sockets a parent opened for the children it forks next, one each, in order."""
+
+    def __init__(self, sockets: list[socket.socket], addresses: list[Any]) -> None:
+        self.sockets = sockets
+        self.addresses = addresses
+
+    def carry(self, index: int | None) -> None:
+        """The next fork is the child of socket ``index``: it takes that one and closes its siblings'.
+        ``None``: the fork is over."""
+        global _carried
+        _carried = None if index is None else (os.getpid(), index, self)
+
+    def close(self) -> None:
+        """In the parent, after the forks: close its copies (each child holds its own)."""
+        global _carried
+        _carried = None
+        for sock in self.sockets:
+            sock.close()
+
+
+def open_for_children(actor: Any, count: int) -> Listening | None:
+    """Before ``actor`` forks ``count`` children: open their listening sockets. ``None``: not here.
+
+    Opened all at once: what the parent writes between two forks stays the private copy of the child forked
+    before (its memory), and a socket and its address cost 60-90 page writes each time."""
+    if count <= 0 or not available(actor):
         return None
     from thespian.system.transport.TCPTransport import LISTEN_DEPTH
 
     transport = actor._myRef.transport
     template = _template(transport.myAddress or transport._adminAddr or True)
-    sock = socket.socket(*template.addressDetails.socketArgs)
+    sockets: list[socket.socket] = []
+    addresses: list[Any] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(*template.addressDetails.bindArgs)
-        sock.listen(LISTEN_DEPTH)
-        address = _address(template, sock.getsockname()[1])
+        for _ in range(count):
+            sock = socket.socket(*template.addressDetails.socketArgs)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(*template.addressDetails.bindArgs)
+            sock.listen(LISTEN_DEPTH)
+            addresses.append(_address(template.addressDetails.connectArgs[0][0], sock.getsockname()[1]))
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
-    _carried = (os.getpid(), sock, address)
-    return sock, address
+    return Listening(sockets, addresses)
 
 
-def release() -> None:
-    """In the parent, after the fork (or its failure): close its copy of the child's socket."""
-    global _carried
-    carried, _carried = _carried, None
-    if carried is not None and carried[0] == os.getpid():
-        carried[1].close()
+def child_forked(actor: Any, record: Any, address: Any) -> None:
+    """In the parent, after it forked the child of Thespian's ``record`` on the socket of ``address``:
+    ``connect_forked`` records it as connected there."""
+    _forked.append((actor._myRef, record, address))
 
 
-def child_connected(actor: Any, address: Any) -> None:
-    """In the parent, right after it forked a child on ``open_for_child``'s socket: the child is reachable at
-    ``address`` (what Thespian does when the child's ``EndpointConnected`` arrives)."""
-    manager = actor._myRef
-    child = manager._child_procs[-1]
-    child.childRealAddr = address
-    manager._pendingActorReady(child.childNum, address)
+def connect_forked() -> None:
+    """Record each child ``child_forked`` named as connected at its address (what Thespian does when a child's
+    ``EndpointConnected`` arrives). Done once after a batch of forks (see ``open_for_children``)."""
+    while _forked:
+        manager, child, address = _forked.pop(0)
+        child.childRealAddr = address
+        manager._pendingActorReady(child.childNum, address)
 
 
 def _template(parent: Any) -> Any:
@@ -112,21 +150,33 @@ def _template(parent: Any) -> Any:
     return template
 
 
-def _address(template: Any, port: int) -> Any:
+def _address(host: str, port: int) -> Any:
+    """``ActorAddress(TCPv4ActorAddress(host, port, external=True))``, the child's own, without its name lookup
+    after the first (the same fields)."""
     from thespian.actors import ActorAddress
 
-    return ActorAddress(
-        import_ipbase_offline().TCPv4ActorAddress(template.addressDetails.connectArgs[0][0], port, external=True)
-    )
+    fields = _fields.get(host)
+    if fields is None:
+        made = import_ipbase_offline().TCPv4ActorAddress(host, port, external=True)
+        _fields[host] = (type(made), made.af, made.socktype, made.proto, made.sockname[0])
+        return ActorAddress(made)
+    cls, af, socktype, proto, name = fields
+    details = cls.__new__(cls)
+    details.__dict__.update(af=af, socktype=socktype, proto=proto, sockname=(name, port), bindname=("", port))
+    return ActorAddress(details)
 
 
 def _take() -> tuple[socket.socket, Any] | None:
-    """In a child just forked by ``open_for_child``'s caller: the socket and address carried for it."""
+    """In a child just forked after ``Listening.carry``: its socket and address; its siblings' are closed."""
     global _carried
     carried, _carried = _carried, None
     if carried is None or carried[0] == os.getpid():
         return None
-    return carried[1], carried[2]
+    _, index, listening = carried
+    for i, sock in enumerate(listening.sockets):
+        if i != index:
+            os.close(sock.detach())  # or a sibling's socket would live on here after the sibling ended
+    return listening.sockets[index], listening.addresses[index]
 
 
 def _fingerprint(function: Any) -> str:
