@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flower_actors.node.dispatch import IDLE_CONFIRM_S, STALL_S, Dispatch
 from flower_actors.node.routing import WINDOW
-from flower_actors.node.wire import ReportTasks, RunTasks
-from flower_actors.node.workload import Decision, Phase, Send, Workload
+from flower_actors.node.wire import ReportTasks, RunTasks, SpawnTurnDone
+from flower_actors.node.workload import Decision, Phase, Send, Spawn, Start, Workload
 
 from .parts import config, live, task
 from .test_supervision import Node
@@ -144,3 +144,47 @@ def test_when_the_node_waits_on_every_process_those_holding_tasks_are_asked_once
     (send,) = parts.feed(workload)
     assert isinstance(send, Send) and isinstance(send.message, RunTasks) and send.message.report is True
     assert parts.want_reports(False) == [] and not parts.reports_wanted
+
+
+# A turn's answer carries the new processes' addresses (their listening sockets were opened before the fork).
+
+
+def test_a_turn_s_answer_makes_its_processes_reachable_and_feeds_them_directly() -> None:
+    node = Node()
+    parts = dispatch(node)
+    workload = node.table.route(task("w", 0), 0.0)[0]  # type: ignore[index]
+    (start,) = parts.forked(workload)
+    assert isinstance(start, Start) and [t.content for t in start.message.tasks] == [0]
+    process = workload.process
+    assert process is not None and process.pid is None and workload.phase is Phase.STARTING
+    node.table.route(task("w", 1), 0.0)  # arrives while the Spawner forks
+    kill, decisions = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, "addr"),)))
+    assert kill == []
+    assert (process.pid, process.address, workload.phase) == (4321, "addr", Phase.LIVE)
+    sends = [d for d in decisions if isinstance(d, Send)]
+    assert [(s.address, [t.content for t in s.message.tasks]) for s in sends] == [("addr", [1])], "fed directly"
+    assert isinstance(decisions[-1], Spawn), "the next turn may go"
+
+
+def test_a_turn_s_process_doomed_meanwhile_is_killed_not_fed() -> None:
+    node = Node()
+    parts = dispatch(node)
+    workload = node.table.route(task("w", 0), 0.0)[0]  # type: ignore[index]
+    parts.forked(workload)
+    process = workload.process
+    assert process is not None
+    assert not node.pool.doom(process), "its pid is not known yet"
+    kill, decisions = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, "addr"),)))
+    assert kill == [4321]
+    assert not any(isinstance(d, Send) for d in decisions)
+
+
+def test_a_turn_s_process_without_an_address_is_reached_through_the_spawner() -> None:
+    node = Node()
+    parts = dispatch(node)
+    workload = node.table.route(task("w", 0), 0.0)[0]  # type: ignore[index]
+    parts.forked(workload)
+    process = workload.process
+    assert process is not None
+    kill, _ = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, None),)))
+    assert kill == [] and process.pid == 4321 and process.address is None and workload.phase is Phase.LIVE

@@ -14,9 +14,12 @@ from flower_actors.runtime.actor_base import SafeActor
 
 
 def test_both_are_installed_on_the_pinned_thespian() -> None:
+    from thespian.system.multiprocCommon import MultiProcReplicator
+
     secure_thespian()
     assert fork_message.installed()
     assert child_lookup.installed()
+    assert MultiProcReplicator._childExited is child_lookup.child_exited
 
 
 def test_a_handler_it_was_not_adapted_from_is_left_alone() -> None:
@@ -99,6 +102,49 @@ def test_a_child_that_ended_before_it_was_heard_connecting_is_not_kept_and_its_e
     (intent,) = parent.transport.sent
     assert intent.targetAddr == "the parent" and isinstance(intent.message, ChildActorExited)
     assert intent.message.childAddress == "where 3 connected from"
+
+
+@dataclass
+class Proc:
+    alive: bool
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+class Kid:
+    """A child record: its number, its local address, its process, its real address once known."""
+
+    def __init__(self, number: int, alive: bool, real: str | None = None) -> None:
+        self.childNum, self.childAddr, self.childProc = number, f"local {number}", Proc(alive)
+        if real is not None:
+            self.childRealAddr = real
+
+
+@dataclass
+class Exiting:
+    _child_procs: list[Kid]
+    transport: Transport = field(default_factory=Transport)
+
+    @staticmethod
+    def _checkChildLiveness(child: Kid) -> bool:
+        return child.childProc.is_alive()
+
+
+def test_children_found_ended_while_one_exit_is_handled_get_their_own_notices() -> None:
+    from thespian.actors import ChildActorExited
+
+    # 3's exit is being handled; 2 and 4 ended meanwhile (Thespian dropped them without a notice).
+    parent = Exiting([Kid(1, True, "one"), Kid(2, False, "two"), Kid(3, False, "three"), Kid(4, False)])
+    child_lookup.child_exited(parent, "three")
+    assert [c.childNum for c in parent._child_procs] == [1]
+    notices = [i.message for i in parent.transport.sent]
+    assert all(isinstance(n, ChildActorExited) for n in notices)
+    assert [n.childAddress for n in notices] == ["two", "local 4"]
+    assert all(i.targetAddr == "the parent" for i in parent.transport.sent)
 
 
 @dataclass(frozen=True)

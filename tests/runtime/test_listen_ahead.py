@@ -1,0 +1,136 @@
+"""Children whose listening sockets their parent opened before forking them: reachable at once, each on its own."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from thespian.actors import ActorAddress
+
+from flower_actors import SystemConfig, secure_thespian, start_actor_system
+from flower_actors.runtime import fork_message, listen_ahead
+from flower_actors.runtime.actor_base import SafeActor
+from flower_actors.runtime.lean_fork import use_lean_forks
+
+
+def test_it_is_installed_on_the_pinned_thespian() -> None:
+    secure_thespian()
+    assert listen_ahead.installed()
+
+
+def test_an_address_made_without_a_lookup_is_the_one_thespian_makes() -> None:
+    from thespian.system.transport.IPBase import TCPv4ActorAddress
+
+    secure_thespian()
+    listen_ahead._address("127.0.0.1", 40001)  # the first is made by Thespian; the next ones are copies
+    ours = listen_ahead._address("127.0.0.1", 40002)
+    theirs = ActorAddress(TCPv4ActorAddress("127.0.0.1", 40002, external=True))
+    assert ours == theirs and str(ours) == str(theirs)
+    assert hash(ours.addressDetails) == hash(theirs.addressDetails)
+    assert ours.addressDetails.__getstate__() == theirs.addressDetails.__getstate__()
+    assert pickle.loads(pickle.dumps(ours)) == theirs
+
+
+@dataclass(frozen=True)
+class First:
+    number: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+@dataclass(frozen=True)
+class Own:
+    number: int
+    address: Any
+    pid: int
+    pinged: bool
+
+
+@dataclass(frozen=True)
+class Make:
+    count: int
+
+
+@dataclass(frozen=True)
+class Made:
+    reachable_at: tuple[Any, ...]
+    pids: tuple[int | None, ...]
+    own: tuple[Own, ...]
+
+
+class Child(SafeActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.number = -1
+        self.parent: ActorAddress | None = None
+
+    def receive_First(self, message: First, sender: ActorAddress) -> None:
+        self.number, self.parent = message.number, sender
+
+    def receive_Ping(self, message: Ping, sender: ActorAddress) -> None:
+        self.send(sender, Own(self.number, self.myAddress, os.getpid(), True))
+
+
+class Parent(SafeActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asker: ActorAddress | None = None
+        self.made: list[fork_message.Created] = []
+        self.own: list[Own] = []
+
+    def receive_Make(self, message: Make, sender: ActorAddress) -> None:
+        self.asker = sender
+        use_lean_forks(self)  # as the Spawner: forks deferred, then back to back
+        self.made = fork_message.create_many(self, Child, [First(n) for n in range(message.count)])
+        for created in self.made:  # before the loop runs again: straight to where the child listens
+            self.send(created.reachable_at, Ping())
+
+    def receive_Own(self, message: Own, sender: ActorAddress) -> None:
+        self.own.append(message)
+        if len(self.own) == len(self.made) and self.asker is not None:
+            made = Made(tuple(c.reachable_at for c in self.made), tuple(c.pid for c in self.made), tuple(self.own))
+            self.send(self.asker, made)
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            return True
+    return False
+
+
+def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibling_s_socket() -> None:
+    handle = start_actor_system(SystemConfig())
+    try:
+        parent = handle.system.createActor(Parent)
+        made = handle.system.ask(parent, Make(4), 30)
+        assert isinstance(made, Made), made
+        assert None not in made.reachable_at and None not in made.pids
+        by_number = {own.number: own for own in made.own}
+        assert sorted(by_number) == [0, 1, 2, 3], "each got its own first message"
+        for number, (address, pid) in enumerate(zip(made.reachable_at, made.pids, strict=True)):
+            assert by_number[number].address == address, "where the parent was told it listens"
+            assert by_number[number].pid == pid
+        ports = [a.addressDetails.sockname[1] for a in made.reachable_at]
+        assert len(set(ports)) == 4
+        victim = made.pids[0]
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not _refused(ports[0]) and time.monotonic() < deadline:  # until its exit closed its socket
+            time.sleep(0.05)
+        assert _refused(ports[0]), "a sibling forked after it must not keep its listening socket open"
+        assert not _refused(ports[3]), "the others still listen"
+    finally:
+        handle.shutdown()
