@@ -11,9 +11,15 @@ and the children share the Spawner's clean pages.
 
 Thespian makes the Spawner the WorkloadClients' parent, so their
 ``ChildActorExited`` reaches it; it passes each on to the LeadClient as
-``WorkloadClientExited`` with the process's incarnation. The LeadClient
-learns a process's address from its first report; before that, what it
-sends the process goes through here (``ForwardToChild``).
+``WorkloadClientExited`` with the process's incarnation. It opens each new
+WorkloadClient's listening socket before the fork (``runtime.listen_ahead``),
+so its answer to a turn (``SpawnTurnDone``) tells the LeadClient where each
+listens; a process of the warm pool reports its address itself, and until
+then what the LeadClient sends it goes through here (``ForwardToChild``).
+The turn's forks follow each other with almost nothing between them
+(``fork_message.create_many``): a page the Spawner writes between two forks
+is copied, and the old copy stays the private memory of the child forked
+before.
 
 With ``NodeConfig.share_imports`` the Spawner also imports each app module
 a WorkloadClient has imported cleanly (``SpawnWorkloadClients.imports``),
