@@ -26,6 +26,7 @@ from ..config import NodeConfig
 from ..errors import ErrorKind
 from ..link.protocol import LinkError, TaskInsBatch
 from ..messages import TaskError, TaskRes
+from ..runtime import listen_ahead
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
 from ..runtime.proc import process_alive
 from ..runtime.system import kill_process
@@ -265,6 +266,8 @@ class LeadClient(SafeActor):
             kill, decisions = self.dispatch.turn_done(message)
             for pid in kill:
                 kill_process(pid)
+            for _, address in message.addresses:  # their first message then finds the connection made
+                listen_ahead.connect_ahead(self, address)
             self._do(decisions)
 
     def receive_AppImported(self, message: wire.AppImported, sender: ActorAddress) -> None:

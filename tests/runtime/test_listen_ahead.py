@@ -1,4 +1,5 @@
-"""Children whose listening sockets their parent opened before forking them: reachable at once, each on its own."""
+"""Children whose listening sockets their parent opened before forking them: reachable at once, each on its own,
+and connected to before anything is sent."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class Made:
     reachable_at: tuple[Any, ...]
     pids: tuple[int | None, ...]
     own: tuple[Own, ...]
+    connected: tuple[bool, ...]
+    again: tuple[bool, ...]
 
 
 class Child(SafeActor):
@@ -85,18 +88,29 @@ class Parent(SafeActor):
         self.asker: ActorAddress | None = None
         self.made: list[fork_message.Created] = []
         self.own: list[Own] = []
+        self.connected: tuple[bool, ...] = ()
+        self.again: tuple[bool, ...] = ()
 
     def receive_Make(self, message: Make, sender: ActorAddress) -> None:
         self.asker = sender
         use_lean_forks(self)  # as the Spawner: forks deferred, then back to back
         self.made = fork_message.create_many(self, Child, [First(n) for n in range(message.count)])
+        # Connected ahead (sending nothing), then the first message to each goes over that connection.
+        self.connected = tuple(listen_ahead.connect_ahead(self, c.reachable_at) for c in self.made)
+        self.again = tuple(listen_ahead.connect_ahead(self, c.reachable_at) for c in self.made)
         for created in self.made:  # before the loop runs again: straight to where the child listens
             self.send(created.reachable_at, Ping())
 
     def receive_Own(self, message: Own, sender: ActorAddress) -> None:
         self.own.append(message)
         if len(self.own) == len(self.made) and self.asker is not None:
-            made = Made(tuple(c.reachable_at for c in self.made), tuple(c.pid for c in self.made), tuple(self.own))
+            made = Made(
+                tuple(c.reachable_at for c in self.made),
+                tuple(c.pid for c in self.made),
+                tuple(self.own),
+                self.connected,
+                self.again,
+            )
             self.send(self.asker, made)
 
 
@@ -117,6 +131,7 @@ def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibli
         made = handle.system.ask(parent, Make(4), 30)
         assert isinstance(made, Made), made
         assert None not in made.reachable_at and None not in made.pids
+        assert made.connected == (True,) * 4 and made.again == (False,) * 4, "one connection each, kept"
         by_number = {own.number: own for own in made.own}
         assert sorted(by_number) == [0, 1, 2, 3], "each got its own first message"
         for number, (address, pid) in enumerate(zip(made.reachable_at, made.pids, strict=True)):
