@@ -86,6 +86,9 @@ class Spawner(SafeActor):
         if created:
             release_child_pipes(self)  # or every later child inherits two pipes per sibling
         for (incarnation, _), first, made in zip(message.starts, firsts, created, strict=True):
+            if made.failed:  # no process: the LeadClient answers its tasks as for one that died
+                self.send(sender, WorkloadClientExited(incarnation))
+                continue
             self.children[incarnation] = made.child
             if made.pid is not None:
                 pids.append((incarnation, made.pid))

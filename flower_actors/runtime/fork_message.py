@@ -9,12 +9,13 @@ that was a large part of its work per process, and the child could not start
 before the Spawner got round to it.
 
 ``create_with(actor, cls, message)`` puts ``message`` where the child will
-find it in the memory it inherits, then calls ``createActor``: the fork
-happens inside that call, so the new process holds the message from its
-first instruction. Its ``ActorManager.run`` (wrapped by ``install``) creates
-the actor and hands it the message before its loop starts, as if it had
-arrived from the parent. A child that Thespian did not fork right there (it
-asked its Admin to create it instead) gets the message the usual way.
+find it in the memory it inherits, then forks it (inside ``createActor``, or
+right after for ``create_many``'s deferred forks), so the new process holds
+the message from its first instruction. Its ``ActorManager.run`` (wrapped
+by ``install``) creates the actor and hands it the message before its loop
+starts, as if it had arrived from the parent. A child that Thespian did not
+fork right there (it asked its Admin to create it instead) gets the message
+the usual way.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Created(NamedTuple):
     """The child's pid if the creating actor forked it (``None``: Thespian created it elsewhere)."""
     reachable_at: Any
     """The child's own address, valid in any process, when known at once (``listen_ahead``); else ``None``."""
+    failed: bool = False
+    """Its fork failed: it has no process, and its first message was not sent."""
 
 
 def create_with(actor: Any, actor_class: type, message: Any) -> Created:
@@ -62,11 +65,33 @@ def create_many(actor: Any, actor_class: type, messages: Sequence[Any]) -> list[
     connected after them. If ``actor`` forks ``LeanProcess``es, Thespian's bookkeeping for every child runs
     first and the forks then follow back to back (``lean_fork.deferred_forks``).
     """
-    global _carried
     remember_init_arguments(actor_class)  # so that the child need not inspect its class
     carry = installed()
     listening = listen_ahead.open_for_children(actor, len(messages)) if carry else None
-    made: list[tuple[Any, Any, LeanProcess | None]] = []  # (address, Thespian's record if forked, fork deferred)
+    try:
+        made = _fork_all(actor, actor_class, messages, carry, listening)
+        created: list[Created] = []
+        for index, (message, (child, record)) in enumerate(zip(messages, made, strict=True)):
+            pid = getattr(getattr(record, "childProc", None), "pid", None)
+            failed = record is not None and pid is None
+            if not failed and not (carry and pid is not None):  # created elsewhere, or nothing carried it
+                actor.send(child, message)
+            reachable_at = listening.addresses[index] if listening is not None and pid is not None else None
+            if reachable_at is not None:
+                listen_ahead.child_forked(actor, record, reachable_at)
+            created.append(Created(child, pid, reachable_at, failed))
+        return created
+    finally:
+        if listening is not None:  # also when a fork failed: no socket stays open here
+            listen_ahead.connect_forked()
+            listening.close()
+
+
+def _fork_all(
+    actor: Any, actor_class: type, messages: Sequence[Any], carry: bool, listening: listen_ahead.Listening | None
+) -> list[tuple[Any, Any]]:
+    """Create a child per message; (its address, Thespian's record of it if ``actor`` forked it) each."""
+    made: list[tuple[Any, Any, LeanProcess | None]] = []  # (address, record, its fork if deferred)
     try:
         with deferred_forks() as deferred:
             for index, message in enumerate(messages):
@@ -78,24 +103,13 @@ def create_many(actor: Any, actor_class: type, messages: Sequence[Any]) -> list[
         for index, (message, (_, _, process)) in enumerate(zip(messages, made, strict=True)):
             if process is not None:
                 _carry(message if carry else None, listening, index)
-                process.fork()
+                try:
+                    process.fork()
+                except OSError as exc:  # EAGAIN, ENOMEM: this child has no process (no pid); the others go on
+                    log.error("cannot fork a %s: %s", actor_class.__name__, exc)
     finally:
         _carry(None, listening, None)
-    created: list[Created] = []
-    try:
-        for index, (message, (child, record, _)) in enumerate(zip(messages, made, strict=True)):
-            pid = getattr(getattr(record, "childProc", None), "pid", None)
-            if not (carry and pid is not None):  # nothing carried it
-                actor.send(child, message)
-            reachable_at = listening.addresses[index] if listening is not None and pid is not None else None
-            if reachable_at is not None:
-                listen_ahead.child_forked(actor, record, reachable_at)
-            created.append(Created(child, pid, reachable_at))
-    finally:
-        if listening is not None:
-            listen_ahead.connect_forked()
-            listening.close()
-    return created
+    return [(child, record) for child, record, _ in made]
 
 
 def _carry(message: Any, listening: listen_ahead.Listening | None, index: int | None) -> None:

@@ -219,7 +219,7 @@ class Parent(SafeActor):
         self.asker, self.expected = sender, message.count
         fork_message._installed = message.carried  # the fallback: sent over TCP like any message
         for number in range(message.count):
-            child, pid, _ = fork_message.create_with(self, Child, Hello(number))
+            child, pid, *_ = fork_message.create_with(self, Child, Hello(number))
             self.pids.append(pid)
             self.send(child, Later())  # after the carried one, through Thespian
 

@@ -149,3 +149,59 @@ def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibli
         assert not _refused(ports[3]), "the others still listen"
     finally:
         handle.shutdown()
+
+
+@dataclass(frozen=True)
+class MakeFailing:
+    count: int
+
+
+@dataclass(frozen=True)
+class AfterFailure:
+    pids: tuple[int | None, ...]
+    reachable: tuple[bool, ...]
+    failed: tuple[bool, ...]
+    fds_before: int
+    fds_after: int
+
+
+class FailingParent(SafeActor):
+    """Forks children as the Spawner does, with its second fork failing (as ``fork`` may: EAGAIN)."""
+
+    def receive_MakeFailing(self, message: MakeFailing, sender: ActorAddress) -> None:
+        from flower_actors.runtime import lean_fork
+
+        use_lean_forks(self)
+        forks = [0]
+        real_fork = lean_fork.LeanProcess.fork
+
+        def fork(process: Any) -> None:
+            forks[0] += 1
+            if forks[0] == 2:
+                raise BlockingIOError("fork: Resource temporarily unavailable")
+            real_fork(process)
+
+        lean_fork.LeanProcess.fork = fork  # type: ignore[method-assign]  # in this actor's process only
+        fds_before = len(os.listdir("/proc/self/fd"))
+        try:
+            made = fork_message.create_many(self, Child, [First(n) for n in range(message.count)])
+        finally:
+            lean_fork.LeanProcess.fork = real_fork  # type: ignore[method-assign]
+        pids = tuple(m.pid for m in made)
+        reachable = tuple(m.reachable_at is not None for m in made)
+        failed = tuple(m.failed for m in made)
+        self.send(sender, AfterFailure(pids, reachable, failed, fds_before, len(os.listdir("/proc/self/fd"))))
+
+
+def test_a_fork_that_fails_costs_only_its_own_child_and_leaves_no_listening_socket_open() -> None:
+    handle = start_actor_system(SystemConfig())
+    try:
+        parent = handle.system.createActor(FailingParent)
+        answer = handle.system.ask(parent, MakeFailing(4), 30)
+        assert isinstance(answer, AfterFailure), answer
+        assert answer.pids[1] is None and None not in (answer.pids[0], *answer.pids[2:]), answer.pids
+        assert answer.reachable == (True, False, True, True)
+        assert answer.failed == (False, True, False, False)
+        assert answer.fds_after <= answer.fds_before, "the parent holds none of its children's sockets"
+    finally:
+        handle.shutdown()
