@@ -24,10 +24,11 @@ speed is lost.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from typing import Any
+
+from .fingerprint import fingerprint
 
 __all__ = ["WRAPPED", "cache_init_arguments", "init_argument_names", "installed", "remember_init_arguments"]
 
@@ -71,13 +72,6 @@ def remember_init_arguments(actor_class: type) -> None:
         log.debug("cannot read the arguments of %s.__init__: %s", actor_class.__name__, exc)
 
 
-def _fingerprint(create: Any) -> str:
-    try:
-        return hashlib.sha256(inspect.getsource(create).encode()).hexdigest()
-    except (OSError, TypeError):
-        return ""
-
-
 def installed() -> bool:
     """Whether Thespian creates actors with the remembered argument names."""
     from thespian.system.utilis import withPossibleInitArgs
@@ -94,7 +88,7 @@ def cache_init_arguments() -> bool:
 
     if installed():
         return True
-    if _fingerprint(withPossibleInitArgs.create) != WRAPPED:
+    if fingerprint(withPossibleInitArgs.create) != WRAPPED:
         log.info("Thespian's withPossibleInitArgs.create is not 4.0.1's: actors' __init__ inspected each time")
         return False
 

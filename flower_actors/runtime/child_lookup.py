@@ -38,10 +38,10 @@ source).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 from typing import Any
+
+from .fingerprint import fingerprint
 
 __all__ = ["ADAPTED_FROM", "EXITED_ADAPTED_FROM", "child_exited", "endpoint_connected", "install", "installed"]
 
@@ -115,25 +115,18 @@ def installed() -> bool:
     return getattr(MultiProcReplicator.h_EndpointConnected, "_flower_actors", False)
 
 
-def _fingerprint(function: Any) -> str:
-    try:
-        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
-    except (OSError, TypeError):
-        return ""
-
-
 def install() -> bool:
     """Put ``endpoint_connected`` and ``child_exited`` in place; whether the first is (see the module's text)."""
     from thespian.system.multiprocCommon import MultiProcReplicator
 
     if not getattr(MultiProcReplicator._childExited, "_flower_actors", False):
-        if _fingerprint(MultiProcReplicator._childExited) == EXITED_ADAPTED_FROM:
+        if fingerprint(MultiProcReplicator._childExited) == EXITED_ADAPTED_FROM:
             MultiProcReplicator._childExited = child_exited
         else:
             log.debug("Thespian's _childExited is not the one child_lookup was adapted from: it stays")
     if installed():
         return True
-    if _fingerprint(MultiProcReplicator.h_EndpointConnected) != ADAPTED_FROM:
+    if fingerprint(MultiProcReplicator.h_EndpointConnected) != ADAPTED_FROM:
         log.debug("Thespian's h_EndpointConnected is not the one child_lookup was adapted from: it stays")
         return False
     MultiProcReplicator.h_EndpointConnected = endpoint_connected

@@ -21,13 +21,12 @@ with any other, children open their own sockets as before.
 from __future__ import annotations
 
 import errno
-import hashlib
-import inspect
 import logging
 import os
 import socket
 from typing import Any
 
+from .fingerprint import fingerprint
 from .thespian_compat import _require, import_ipbase_offline
 
 __all__ = [
@@ -211,13 +210,6 @@ def _take() -> tuple[socket.socket, Any] | None:
     return listening.sockets[index], listening.addresses[index]
 
 
-def _fingerprint(function: Any) -> str:
-    try:
-        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
-    except (OSError, TypeError):
-        return ""
-
-
 def install() -> bool:
     """Let a forked actor's transport take the socket its parent opened (idempotent). Whether it is installed:
     ``False`` when ``TCPTransport.__init__`` is not the one this was written for."""
@@ -229,7 +221,7 @@ def install() -> bool:
     if installed():
         return True
     original = tcp.TCPTransport.__init__
-    if _fingerprint(original) != WRAPPED:
+    if fingerprint(original) != WRAPPED:
         log.info("Thespian's TCPTransport.__init__ is not 4.0.1's: each actor process opens its own socket")
         return False
 
