@@ -5,7 +5,7 @@ from __future__ import annotations
 from flower_actors.node.dispatch import IDLE_CONFIRM_S, STALL_S, Dispatch
 from flower_actors.node.routing import WINDOW
 from flower_actors.node.wire import ReportTasks, RunTasks, SpawnTurnDone
-from flower_actors.node.workload import Decision, Phase, Send, Spawn, Start, Workload
+from flower_actors.node.workload import Decision, Phase, Process, Send, Spawn, Start, Workload
 
 from .parts import config, live, task
 from .test_supervision import Node
@@ -166,13 +166,18 @@ def test_a_turn_s_answer_makes_its_processes_reachable_and_feeds_them_directly()
     assert isinstance(decisions[-1], Spawn), "the next turn may go"
 
 
-def test_a_turn_s_process_doomed_meanwhile_is_killed_not_fed() -> None:
-    node = Node()
+def _forking(node: Node) -> tuple[Dispatch, Workload, Process]:
+    """A new workload whose process the Spawner is forking (its start went with the turn)."""
     parts = dispatch(node)
     workload = node.table.route(task("w", 0), 0.0)[0]  # type: ignore[index]
     parts.forked(workload)
-    process = workload.process
-    assert process is not None
+    assert workload.process is not None
+    return parts, workload, workload.process
+
+
+def test_a_turn_s_process_doomed_meanwhile_is_killed_not_fed() -> None:
+    node = Node()
+    parts, _, process = _forking(node)
     assert not node.pool.doom(process), "its pid is not known yet"
     kill, decisions = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, "addr"),)))
     assert kill == [4321]
@@ -180,11 +185,6 @@ def test_a_turn_s_process_doomed_meanwhile_is_killed_not_fed() -> None:
 
 
 def test_a_turn_s_process_without_an_address_is_reached_through_the_spawner() -> None:
-    node = Node()
-    parts = dispatch(node)
-    workload = node.table.route(task("w", 0), 0.0)[0]  # type: ignore[index]
-    parts.forked(workload)
-    process = workload.process
-    assert process is not None
+    parts, workload, process = _forking(Node())
     kill, _ = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, None),)))
     assert kill == [] and process.pid == 4321 and process.address is None and workload.phase is Phase.LIVE
