@@ -9,10 +9,11 @@ to the Spawner, and one more to the LeadClient to tell it the address.
 With ``open_for_children`` the parent binds and listens before it forks, with
 the very calls Thespian's child would make. The child's ``TCPTransport``
 (``install`` wraps its ``__init__``) takes that socket and its address
-instead of opening its own, and skips its ``EndpointConnected``; right
-after the fork the parent records the child as connected, as Thespian does
-when that message arrives (``child_forked``, ``connect_forked``). A connection made before
-the child's loop runs waits in the socket's backlog.
+instead of opening its own, and skips its ``EndpointConnected``; after the
+fork the parent records the child as connected, as Thespian does when that
+message arrives (``child_forked``, ``connect_forked``). A connection made
+before the child's loop runs waits in the socket's backlog: another process
+may connect at once (``connect_ahead``).
 
 Only Thespian 4.0.1's ``TCPTransport.__init__`` (``WRAPPED``) is replaced;
 with any other, children open their own sockets as before.
