@@ -68,6 +68,7 @@ def create_many(actor: Any, actor_class: type, messages: Sequence[Any]) -> list[
     remember_init_arguments(actor_class)  # so that the child need not inspect its class
     carry = installed()
     listening = listen_ahead.open_for_children(actor, len(messages)) if carry else None
+    connected: list[tuple[Any, Any]] = []  # (Thespian's record, address) of each child on a socket opened here
     try:
         made = _fork_all(actor, actor_class, messages, carry, listening)
         created: list[Created] = []
@@ -78,12 +79,12 @@ def create_many(actor: Any, actor_class: type, messages: Sequence[Any]) -> list[
                 actor.send(child, message)
             reachable_at = listening.addresses[index] if listening is not None and pid is not None else None
             if reachable_at is not None:
-                listen_ahead.child_forked(actor, record, reachable_at)
+                connected.append((record, reachable_at))
             created.append(Created(child, pid, reachable_at, failed))
         return created
     finally:
         if listening is not None:  # also when a fork failed: no socket stays open here
-            listen_ahead.connect_forked()
+            listen_ahead.record_connected(actor, connected)
             listening.close()
 
 

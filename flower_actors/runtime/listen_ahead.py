@@ -11,7 +11,7 @@ the very calls Thespian's child would make. The child's ``TCPTransport``
 (``install`` wraps its ``__init__``) takes that socket and its address
 instead of opening its own, and skips its ``EndpointConnected``; after the
 fork the parent records the child as connected, as Thespian does when that
-message arrives (``child_forked``, ``connect_forked``). A connection made
+message arrives (``record_connected``). A connection made
 before the child's loop runs waits in the socket's backlog: another process
 may connect at once (``connect_ahead``).
 
@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from .fingerprint import fingerprint
@@ -34,12 +35,11 @@ __all__ = [
     "WRAPPED",
     "Listening",
     "available",
-    "child_forked",
     "connect_ahead",
-    "connect_forked",
     "install",
     "installed",
     "open_for_children",
+    "record_connected",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ _templates: dict[tuple[str, str], Any] = {}
 """(parent address, THESPIAN_BASE_IPADDR) -> the address template a child of that parent computes."""
 _fields: dict[str, tuple[Any, ...]] = {}
 """host -> (class, af, socktype, proto, name) of the addresses ``_address`` makes for it."""
-_forked: list[tuple[Any, Any, Any]] = []
-"""(parent's ActorManager, the child's record, its address) forked and not yet recorded as connected."""
 
 
 def installed() -> bool:
@@ -126,19 +124,14 @@ def open_for_children(actor: Any, count: int) -> Listening | None:
     return Listening(sockets, addresses)
 
 
-def child_forked(actor: Any, record: Any, address: Any) -> None:
-    """In the parent, after it forked the child of Thespian's ``record`` on the socket of ``address``:
-    ``connect_forked`` records it as connected there."""
-    _forked.append((actor._myRef, record, address))
-
-
-def connect_forked() -> None:
-    """Record each child ``child_forked`` named as connected at its address (what Thespian does when a child's
-    ``EndpointConnected`` arrives). Done once after a batch of forks (see ``open_for_children``)."""
-    while _forked:
-        manager, child, address = _forked.pop(0)
-        child.childRealAddr = address
-        manager._pendingActorReady(child.childNum, address)
+def record_connected(actor: Any, children: Sequence[tuple[Any, Any]]) -> None:
+    """In the parent, after a batch of forks: each child (Thespian's record, the address of the socket it took)
+    is connected there (what Thespian does when a child's ``EndpointConnected`` arrives). Done after the last
+    fork, not between two (see ``open_for_children``)."""
+    manager = actor._myRef
+    for record, address in children:
+        record.childRealAddr = address
+        manager._pendingActorReady(record.childNum, address)
 
 
 def connect_ahead(actor: Any, address: Any) -> bool:

@@ -8,6 +8,8 @@ import pickle
 import signal
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +54,6 @@ class Own:
     number: int
     address: Any
     pid: int
-    pinged: bool
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Child(SafeActor):
         self.number, self.parent = message.number, sender
 
     def receive_Ping(self, message: Ping, sender: ActorAddress) -> None:
-        self.send(sender, Own(self.number, self.myAddress, os.getpid(), True))
+        self.send(sender, Own(self.number, self.myAddress, os.getpid()))
 
 
 class Parent(SafeActor):
@@ -124,11 +125,18 @@ def _refused(port: int) -> bool:
     return False
 
 
-def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibling_s_socket() -> None:
+@contextmanager
+def _answer(actor_class: type, message: Any) -> Iterator[Any]:
+    """A new actor system's answer from a new ``actor_class`` actor to ``message``; the system runs until the end."""
     handle = start_actor_system(SystemConfig())
     try:
-        parent = handle.system.createActor(Parent)
-        made = handle.system.ask(parent, Make(4), 30)
+        yield handle.system.ask(handle.system.createActor(actor_class), message, 30)
+    finally:
+        handle.shutdown()
+
+
+def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibling_s_socket() -> None:
+    with _answer(Parent, Make(4)) as made:
         assert isinstance(made, Made), made
         assert None not in made.reachable_at and None not in made.pids
         assert made.connected == (True,) * 4 and made.again == (False,) * 4, "one connection each, kept"
@@ -147,8 +155,6 @@ def test_children_are_reachable_at_once_where_they_listen_and_none_keeps_a_sibli
             time.sleep(0.05)
         assert _refused(ports[0]), "a sibling forked after it must not keep its listening socket open"
         assert not _refused(ports[3]), "the others still listen"
-    finally:
-        handle.shutdown()
 
 
 @dataclass(frozen=True)
@@ -194,14 +200,9 @@ class FailingParent(SafeActor):
 
 
 def test_a_fork_that_fails_costs_only_its_own_child_and_leaves_no_listening_socket_open() -> None:
-    handle = start_actor_system(SystemConfig())
-    try:
-        parent = handle.system.createActor(FailingParent)
-        answer = handle.system.ask(parent, MakeFailing(4), 30)
+    with _answer(FailingParent, MakeFailing(4)) as answer:
         assert isinstance(answer, AfterFailure), answer
         assert answer.pids[1] is None and None not in (answer.pids[0], *answer.pids[2:]), answer.pids
         assert answer.reachable == (True, False, True, True)
         assert answer.failed == (False, True, False, False)
         assert answer.fds_after <= answer.fds_before, "the parent holds none of its children's sockets"
-    finally:
-        handle.shutdown()
