@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..messages import NodeId, ShortRepr, TaskRes
+from ..rows import CarriesRows
 
 __all__ = [
     "CollectTaskRes",
@@ -57,17 +58,19 @@ class PullTaskIns:
 
 
 @dataclass(frozen=True, repr=False)
-class TaskInsBatch(ShortRepr):
+class TaskInsBatch(CarriesRows, ShortRepr):
     """Server → node: the answer to a ``PullTaskIns`` (possibly empty); may hold ``StopWorkload`` items."""
 
+    ROWS = "tasks"
     request_id: int
     tasks: tuple[Any, ...]
 
 
 @dataclass(frozen=True, repr=False)
-class PushTaskRes(ShortRepr):
+class PushTaskRes(CarriesRows, ShortRepr):
     """Node → server: store these results."""
 
+    ROWS = "results"
     request_id: int
     results: tuple[TaskRes, ...]
 
@@ -89,12 +92,13 @@ class LinkError:
 
 
 @dataclass(frozen=True, repr=False)
-class SubmitTaskIns(ShortRepr):
+class SubmitTaskIns(CarriesRows, ShortRepr):
     """Driver → server: queue these tasks for their nodes; results go to ``driver_id``.
 
     An item may also be ``(node_id, StopWorkload)``: the node gets it in order with its tasks.
     """
 
+    ROWS = "tasks"
     driver_id: str
     request_id: int
     tasks: tuple[Any, ...]
@@ -120,9 +124,10 @@ class CollectTaskRes:
 
 
 @dataclass(frozen=True, repr=False)
-class TaskResBatch(ShortRepr):
+class TaskResBatch(CarriesRows, ShortRepr):
     """Server → driver: the answer to a ``CollectTaskRes`` (possibly empty)."""
 
+    ROWS = "results"
     request_id: int
     results: tuple[TaskRes, ...]
 

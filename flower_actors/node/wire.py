@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import AppSpec
 from ..messages import NodeId, ShortRepr, TaskIns, TaskRes, WorkloadId
+from ..rows import CarriesRows
 
 __all__ = [
     "LONG_HANDLER",
@@ -41,9 +42,10 @@ slice that ran this long therefore always reports (``TasksDone``), asked or not.
 
 
 @dataclass(frozen=True, repr=False)
-class StartWorkloadClient(ShortRepr):
+class StartWorkloadClient(CarriesRows, ShortRepr):
     """LeadClient → new WorkloadClient: who you are, where results go, and your first tasks."""
 
+    ROWS = "tasks"
     workload_id: WorkloadId
     node_id: NodeId
     app: AppSpec
@@ -69,9 +71,10 @@ class StartWorkloadClient(ShortRepr):
 
 
 @dataclass(frozen=True, repr=False)
-class RunTasks(ShortRepr):
+class RunTasks(CarriesRows, ShortRepr):
     """LeadClient → WorkloadClient: run these tasks, in order, after those it already holds."""
 
+    ROWS = "tasks"
     tasks: tuple[TaskIns, ...]
     report: bool = True
     """Whether to send ``TasksDone`` after each slice until it holds no task. Without it, the LeadClient reads
@@ -85,9 +88,10 @@ class ReportTasks:
 
 
 @dataclass(frozen=True, repr=False)
-class TaskResGroup(ShortRepr):
+class TaskResGroup(CarriesRows, ShortRepr):
     """WorkloadClient → Sender: results finished back to back, in one message."""
 
+    ROWS = "results"
     results: tuple[TaskRes, ...]
 
 
