@@ -21,6 +21,11 @@ The turn's forks follow each other with almost nothing between them
 is copied, and the old copy stays the private memory of the child forked
 before.
 
+Before its first fork it runs a WorkloadClient's task path itself, with a
+handler that does nothing (``rehearsal``): CPython's specializing of the
+bytecode that path runs is then done once, here, and inherited, instead of
+done (and its pages copied) in every child.
+
 With ``NodeConfig.share_imports`` the Spawner also imports each app module
 a WorkloadClient has imported cleanly (``SpawnWorkloadClients.imports``),
 so the children forked after that start with it loaded: importing the
@@ -46,6 +51,7 @@ from ..runtime.actor_base import SafeActor
 from ..runtime.fork_message import create_many
 from ..runtime.lean_fork import use_lean_forks
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
+from .rehearsal import rehearse
 from .wire import ForwardToChild, SpawnTurnDone, SpawnWorkloadClients, StartWorkloadClient, WorkloadClientExited
 from .workload_client import WorkloadClient
 
@@ -61,6 +67,7 @@ class Spawner(SafeActor):
         super().__init__()
         self.lead: ActorAddress | None = None
         self.children: dict[int, ActorAddress] = {}  # incarnation -> address (Thespian's local one)
+        rehearse()  # the task path run once here: every child inherits its interpreter work done
 
     def receive_SpawnWorkloadClients(self, message: SpawnWorkloadClients, sender: ActorAddress) -> None:
         self.lead = sender

@@ -93,6 +93,12 @@ class SpillWriter:
         os.write(self.fd, _LENGTH.pack(len(data)) + data)
         self.dirty = True
 
+    def close(self) -> None:
+        """Close the file (it stays where it is)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
     def clear(self) -> None:
         """Everything written was delivered: empty the file."""
         if self.dirty and self.fd is not None:

@@ -233,7 +233,7 @@ class WorkloadClient(SafeActor):
 
     def _hold_for_transport(self) -> bool:
         """Whether the next task must wait for earlier results to leave (see ``_slice``)."""
-        if self._known_short(self.waiting[0]) or not self.in_transit or not pending_transmits(self):
+        if self._known_short(self.waiting[0]) or not self.in_transit or not self._transport_busy():
             self.draining_since = None
             return False
         now = time.monotonic()
@@ -244,6 +244,10 @@ class WorkloadClient(SafeActor):
         self.draining_since = None  # the spill file keeps them safe; latency is all that is lost
         return False
 
+    def _transport_busy(self) -> bool:
+        """Whether Thespian holds a send of ours not yet acknowledged."""
+        return pending_transmits(self)
+
     def _secure_results(self) -> None:
         """Before a handler starts: every earlier result is acknowledged or in the spill file.
 
@@ -251,7 +255,7 @@ class WorkloadClient(SafeActor):
         handler crashes or hangs until it is killed; the LeadClient reads the
         spill file of a process that ended (see ``spill``).
         """
-        if self.in_transit and not self.unsent and not pending_transmits(self):
+        if self.in_transit and not self.unsent and not self._transport_busy():
             self.in_transit.clear()
             self.spilled = 0
             if self.spill is not None:

@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from thespian.actors import Actor, ActorAddress
 
@@ -43,9 +43,15 @@ class ProcessInfo:
 class SafeActor(Actor):
     """Dispatch on the message's class name; log, count and survive any fault."""
 
+    PROCESS_NAME: ClassVar[str | None] = None
+    """Its process's name in log records and, with setproctitle, in ps: ``None`` is the class's name, ``""``
+    leaves the process's name alone (an instance made outside an actor system)."""
+
     def __init__(self) -> None:
         super().__init__()
-        name_process(type(self).__name__.lstrip("_"))  # in log records and, with setproctitle, in ps
+        name = type(self).__name__.lstrip("_") if self.PROCESS_NAME is None else self.PROCESS_NAME
+        if name:
+            name_process(name)
 
     def receiveMessage(self, message: Any, sender: ActorAddress) -> None:
         name = "receive_" + type(message).__name__
