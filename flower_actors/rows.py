@@ -34,8 +34,13 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def pack(items: Sequence[Any]) -> tuple[int, list[tuple[Any, ...]]] | None:
-    """``(kind, rows)`` when ``items`` are all exactly ``TaskIns`` or all exactly ``TaskRes``; else ``None``."""
+def pack(items: Any) -> tuple[int, list[tuple[Any, ...]]] | None:
+    """``(kind, rows)`` when ``items`` is a tuple or list of exactly ``TaskIns`` or exactly ``TaskRes``; else ``None``.
+
+    Anything else (a malformed message's field, even one that is no collection) is left for pickle as it is.
+    """
+    if type(items) is not tuple and type(items) is not list:
+        return None
     kinds = set(map(type, items))
     if len(kinds) == 1:
         index = _INDEX.get(kinds.pop())
