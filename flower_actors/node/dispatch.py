@@ -140,12 +140,14 @@ class Dispatch:
         return self.feed(workload)
 
     def reported(self, incarnation: int, pid: int, address: Any) -> list[Decision] | None:
-        """A process reported its pid: feed it (or ``None``: it was doomed or is unknown, kill it)."""
+        """A process reported its pid: feed it (or ``None``: it was doomed or is unknown, kill it). A warm
+        one that imports the app itself while the Spawner has it already is replaced (``stale_warm``)."""
         reported = self.pool.reported(incarnation, pid, address)
         if reported is not None and reported.kill:
             return None
         workload = reported.workload if reported is not None else None
-        return [*(self.feed(workload) if workload is not None else []), Spawn()]
+        stale = [Exit(process) for process in self.pool.stale_warm()]
+        return [*(self.feed(workload) if workload is not None else []), *stale, Spawn()]
 
     def turn_done(self, turn: SpawnTurnDone) -> tuple[list[int], list[Decision]]:
         """The Spawner forked a turn: the pids to kill now (doomed meanwhile), and what to do for the processes

@@ -1,13 +1,11 @@
 """``LeadClient``: one actor per node, the mediator between the server link, the parts and the processes.
 
-It pulls ``TaskIns`` (``PullSchedule``), accepts them (``Intake``), queues
-each at its workload (``WorkloadTable``); ``Dispatch`` decides which process
-gets which tasks (``ProcessPool``), ``Supervision`` what a process that ends
-or hangs is owed (``Recovery``) and how the node stops (``Shutdown``).
-Results go from the WorkloadClient straight to the Sender; the LeadClient
-hears ``TasksDone``. New processes are forked by the ``Spawner``, never by
-the LeadClient. The parts decide; ``_do`` is the one place that sends,
-kills and sets timers.
+It pulls ``TaskIns`` (``PullSchedule``), accepts them (``Intake``), queues each at its workload
+(``WorkloadTable``); ``Dispatch`` decides which process gets which tasks (``ProcessPool``), ``Supervision``
+what a process that ends or hangs is owed (``Recovery``) and how the node stops (``Shutdown``). Results go
+from the WorkloadClient straight to the Sender; the LeadClient hears ``TasksDone``. New processes are forked
+by the ``Spawner``, never by the LeadClient. The parts decide; ``_do`` is the one place that sends, kills
+and sets timers.
 """
 
 from __future__ import annotations
@@ -275,6 +273,7 @@ class LeadClient(SafeActor):
         imports = self.pool.imports_to_share()
         if imports:  # now, not with the next spawning turn: a burst of new workloads then forks with it loaded
             self.send(self.spawner, wire.SpawnWorkloadClients((), imports))
+            self._do([*(w.Exit(process) for process in self.pool.stale_warm()), w.Spawn()])  # refilled sharing it
 
     def receive_SenderProgress(self, message: wire.SenderProgress, sender: ActorAddress) -> None:
         self.recovery.confirmed(message.received)

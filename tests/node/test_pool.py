@@ -174,3 +174,34 @@ def test_modules_imported_cleanly_are_shared_once_and_never_after_a_spawner_died
     pool.spawner_replaced()  # it may have died importing one: none again, for this node's life
     pool.imported("app.four")
     assert pool.imports_to_share() == ()
+
+
+def test_warm_processes_that_imported_the_app_themselves_are_replaced_once_the_spawner_has_it() -> None:
+    board = TaskBoard(8)
+    pool = ProcessPool(board, warm_pool=3, preimport="app")
+    early = [pool.forked_warm() for _ in range(3)]  # forked before any process had imported "app"
+    pool.reported(early[0].incarnation, 100, "a0")
+    pool.reported(early[1].incarnation, 101, "a1")
+    assert pool.stale_warm() == [], "nothing to replace while the Spawner does not have the module"
+    pool.imported("app")
+    assert pool.stale_warm() == early[:2] and not pool.warm, "the idle reported ones leave the pool"
+    pool.reported(early[2].incarnation, 102, "a2")  # reports after: stale on arrival
+    assert pool.stale_warm() == [early[2]] and pool.stale_warm() == []
+    assert pool.turn(now=0.0, stopping=False).warm == 3, "refilled"
+    late = pool.forked_warm()
+    pool.reported(late.incarnation, 103, "b")
+    assert pool.stale_warm() == [] and list(pool.warm) == [late], "forked with the module: kept"
+    assert set(pool.every_process([])) == {*early, late}
+    assert pool.gone_unnoticed([], alive=lambda pid: pid != 101) == [early[1].incarnation]
+    for process in early:  # asked to exit, they end: nothing owed, no death, their board slots free
+        assert pool.warm_exited(process.incarnation) is None and pool.retired_exited(process.incarnation) is None
+        assert process.slot == -1
+    assert pool.deaths == 0 and pool.preimport == "app" and set(pool.every_process([])) == {late}
+
+
+def test_without_an_app_imported_ahead_no_warm_process_is_replaced() -> None:
+    pool = ProcessPool(None, warm_pool=1, preimport=None)
+    warm = pool.forked_warm()
+    pool.reported(warm.incarnation, 100, "a")
+    pool.imported("other")
+    assert pool.stale_warm() == [] and list(pool.warm) == [warm]
