@@ -146,8 +146,13 @@ class Dispatch:
         if reported is not None and reported.kill:
             return None
         workload = reported.workload if reported is not None else None
-        stale = [Exit(process) for process in self.pool.stale_warm()]
+        stale = self.replace_stale_warm() if reported is not None and reported.warm is not None else []
         return [*(self.feed(workload) if workload is not None else []), *stale, Spawn()]
+
+    def replace_stale_warm(self) -> list[Decision]:
+        """Ask the idle warm processes that imported the app themselves to exit, once the Spawner has it (the
+        pool refills with processes that share its copy)."""
+        return [Exit(process) for process in self.pool.stale_warm()]
 
     def turn_done(self, turn: SpawnTurnDone) -> tuple[list[int], list[Decision]]:
         """The Spawner forked a turn: the pids to kill now (doomed meanwhile), and what to do for the processes

@@ -273,7 +273,7 @@ class LeadClient(SafeActor):
         imports = self.pool.imports_to_share()
         if imports:  # now, not with the next spawning turn: a burst of new workloads then forks with it loaded
             self.send(self.spawner, wire.SpawnWorkloadClients((), imports))
-            self._do([*(w.Exit(process) for process in self.pool.stale_warm()), w.Spawn()])  # refilled sharing it
+            self._do([*self.dispatch.replace_stale_warm(), w.Spawn()])
 
     def receive_SenderProgress(self, message: wire.SenderProgress, sender: ActorAddress) -> None:
         self.recovery.confirmed(message.received)

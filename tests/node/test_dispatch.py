@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flower_actors.node.dispatch import IDLE_CONFIRM_S, STALL_S, Dispatch
+from flower_actors.node.pool import ProcessPool
 from flower_actors.node.routing import WINDOW
 from flower_actors.node.wire import ReportTasks, RunTasks, SpawnTurnDone
-from flower_actors.node.workload import Decision, Phase, Process, Send, Spawn, Start, Workload
+from flower_actors.node.workload import Decision, Exit, Phase, Process, Send, Spawn, Start, Workload
 
 from .parts import config, live, task
 from .test_supervision import Node
@@ -188,3 +189,17 @@ def test_a_turn_s_process_without_an_address_is_reached_through_the_spawner() ->
     parts, workload, process = _forking(Node())
     kill, _ = parts.turn_done(SpawnTurnDone(((process.incarnation, 4321),), ((process.incarnation, None),)))
     assert kill == [] and process.pid == 4321 and process.address is None and workload.phase is Phase.LIVE
+
+
+def test_warm_processes_that_imported_the_app_themselves_are_asked_to_exit_and_their_end_owes_nothing() -> None:
+    node = Node()
+    node.pool = ProcessPool(node.board, 2, "app")
+    node.supervision.pool = node.pool
+    d = Dispatch(config(), node.table, node.pool, node.recovery, "lead")
+    first, second = node.pool.forked_warm(), node.pool.forked_warm()  # both import "app" themselves
+    assert d.reported(first.incarnation, 100, "a") == [Spawn()]
+    node.pool.imported("app")  # the Spawner has it now
+    assert d.replace_stale_warm() == [Exit(first)]
+    assert d.reported(second.incarnation, 101, "b") == [Exit(second), Spawn()], "stale on arrival"
+    assert node.supervision.process_ended(first.incarnation, 0.0) == [] and node.pool.deaths == 0
+    assert node.pool.preimport == "app", "importing ahead stays on"
