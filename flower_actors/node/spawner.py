@@ -49,6 +49,7 @@ from ..messages import describe_exception
 from ..runtime import listen_ahead
 from ..runtime.actor_base import SafeActor
 from ..runtime.fork_message import create_many
+from ..runtime.forked_start import leave_titles_to_actors, make_faults_fatal
 from ..runtime.lean_fork import use_lean_forks
 from ..runtime.thespian_compat import close_idle_connections, release_child_pipes
 from .rehearsal import rehearse
@@ -67,6 +68,8 @@ class Spawner(SafeActor):
         super().__init__()
         self.lead: ActorAddress | None = None
         self.children: dict[int, ActorAddress] = {}  # incarnation -> address (Thespian's local one)
+        make_faults_fatal()  # here once, inherited by every child
+        leave_titles_to_actors()  # a child's title is set by the child
         rehearse()  # the task path run once here: every child inherits its interpreter work done
 
     def receive_SpawnWorkloadClients(self, message: SpawnWorkloadClients, sender: ActorAddress) -> None:

@@ -11,12 +11,10 @@ an error result, and the handler never runs twice.
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import importlib
 import logging
 import os
-import signal
 import sys
 import time
 from collections import deque
@@ -29,6 +27,7 @@ from ..apps import WorkloadContext, load_app
 from ..errors import AppLoadError, ErrorKind, UnknownMessageType
 from ..messages import BadContent, TaskError, TaskIns, TaskRes, describe_exception, dump_content, safe_text, type_name
 from ..runtime.actor_base import TRANSPORT_PAUSE, SafeActor
+from ..runtime.forked_start import make_faults_fatal
 from ..runtime.logs import name_process
 from ..runtime.recent_ids import RecentIds
 from ..runtime.thespian_compat import pending_transmits
@@ -58,9 +57,9 @@ DRAIN_LIMIT = 0.1
 """Longest a WorkloadClient waits for earlier results to leave its process before starting a task that
 may run long (the FED's goal 4: a result goes back as soon as it exists, not after the next handler)."""
 SLICE_BYTES = 16 * 1024 * 1024
+"""Result bytes after which a slice ends, so one message of results stays far below the transport's frame limit."""
 RECEIVED_WINDOW = 4096
 """How many received task ids a WorkloadClient remembers to drop a resent copy (far above ``routing.WINDOW``)."""
-"""Result bytes after which a slice ends, so one message of results stays far below the transport's frame limit."""
 MAX_MESSAGE_TYPES = 1024
 """Message types whose last duration a WorkloadClient remembers (to tell short tasks from long ones)."""
 
@@ -68,24 +67,10 @@ _CONTINUE = object()
 """Timer payload: run the next slice."""
 
 
-def _make_faults_fatal() -> None:
-    """Let a crash in native code kill this process.
-
-    Thespian installs a Python handler for every catchable signal in each
-    actor process. For SIGSEGV, SIGBUS, SIGFPE and SIGILL that handler
-    returns, the faulting instruction runs again, and the process spins
-    forever instead of dying. ``faulthandler`` prints the Python stack to
-    stderr and then lets the signal kill the process, so the LeadClient sees
-    the death and answers the task.
-    """
-    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
-    faulthandler.enable(all_threads=True)
-
-
 class WorkloadClient(SafeActor):
     """Runs one workload's handler, one task at a time, in arrival order."""
+
+    PROCESS_NAME = ""  # its first message names it, with its workload (or as warm)
 
     def __init__(self) -> None:
         super().__init__()
@@ -111,7 +96,7 @@ class WorkloadClient(SafeActor):
     def receive_PrewarmWorkloadClient(self, message: PrewarmWorkloadClient, sender: ActorAddress) -> None:
         self.prewarmed = True
         name_process("WorkloadClient (warm)")
-        _make_faults_fatal()
+        make_faults_fatal()  # done already if forked from the Spawner
         self.send(message.lead, WorkloadClientStarted(None, self.pid, message.incarnation))
         if message.module:
             try:
@@ -128,7 +113,7 @@ class WorkloadClient(SafeActor):
         self.report_wanted = message.report
         name_process(f"WorkloadClient w={message.workload_id}")
         self.spill = SpillWriter(message.spill_path) if message.spill_path else None
-        _make_faults_fatal()
+        make_faults_fatal()  # done already if forked from the Spawner
         self.waiting.extend(self._new(message.tasks))
         if not (self.prewarmed or message.announced):  # its address (the LeadClient has its pid from the Spawner:
             # an import that hangs is killed at the first task's deadline though this report leaves only after it)
