@@ -9,6 +9,7 @@ __all__ = [
     "ProcStat",
     "cpu_ms",
     "descendants",
+    "listening_processes",
     "memory_kb",
     "pid_exists",
     "process_alive",
@@ -63,6 +64,36 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         todo.extend(children.get(child, []))
     return found
+
+
+def listening_processes(port: int) -> list[int]:
+    """Pids of this user's processes with a TCP socket listening on ``port`` (IPv4 or IPv6, any address)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)  # the header
+                for line in f:  # sl local_address rem_address st ... uid timeout inode
+                    fields = line.split()
+                    if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        except (OSError, ValueError):
+            continue
+    pids = []
+    for entry in os.listdir("/proc") if inodes else ():
+        if entry.isdigit():
+            try:
+                fds = os.listdir(f"/proc/{entry}/fd")
+            except OSError:  # gone, or not ours
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                        pids.append(int(entry))
+                        break
+                except OSError:
+                    continue
+    return pids
 
 
 def pid_exists(pid: int) -> bool:

@@ -30,7 +30,7 @@ from ..errors import ConfigError, SystemStartError
 from . import thespian_compat
 from .actor_base import GetProcessInfo, ProcessInfo, SafeActor
 from .logs import ActorFormatter
-from .proc import process_alive, session_processes
+from .proc import listening_processes, process_alive, session_processes
 from .transport_security import secure_thespian
 
 __all__ = [
@@ -253,9 +253,11 @@ def start_actor_system(config: SystemConfig | None = None) -> ActorSystemHandle:
     port = config.admin_port or free_port(config.bind_host)
     capabilities = dict(config.capabilities or {})
     capabilities["Admin Port"] = port
+    there = set(listening_processes(port))  # normally none: never ended below
     try:
         system = ActorSystem(SYSTEM_BASE, capabilities, logDefs=_log_defs(config), transientUnique=True)
     except Exception as exc:
+        _stop_admin_on(port, there)
         raise SystemStartError(
             f"cannot start a {SYSTEM_BASE} actor system on {config.bind_host}:{port}: {exc}"
         ) from exc
@@ -267,6 +269,7 @@ def start_actor_system(config: SystemConfig | None = None) -> ActorSystemHandle:
         info = exc
     if not isinstance(info, ProcessInfo):
         _shutdown_quietly(system)
+        _stop_admin_on(port, there)
         raise SystemStartError(f"the actor system on port {port} did not answer ({info!r})")
     _started_sessions.append(info.session_id)
     return ActorSystemHandle(system, config, port, info.session_id)
@@ -277,3 +280,25 @@ def _shutdown_quietly(system: ActorSystem) -> None:
         system.shutdown()
     except Exception:
         log.debug("shutdown after a failed start failed", exc_info=True)
+
+
+def _stop_admin_on(port: int, there: set[int]) -> None:
+    """After a failed start, end the admin Thespian started anyway on ``port``, and everything in its session.
+
+    Thespian gives up on an admin that is slow to answer (a loaded machine)
+    and raises, but that admin and its logger live on, detached. It is the
+    process that listens on ``port`` now and did not before (``there``), in
+    a session of its own; nothing else is touched.
+    """
+    sessions: dict[int, int] = {}  # session -> a pid of it that listens
+    for pid in set(listening_processes(port)) - there:
+        try:
+            sessions.setdefault(os.getsid(pid), pid)
+        except ProcessLookupError:
+            continue
+    for session, pid in sessions.items():
+        if session in (0, 1, os.getsid(0)):  # Thespian's admin detaches into a session of its own
+            log.warning("after a failed start, process %d listens on port %d: not an admin, left alone", pid, port)
+            continue
+        log.warning("after a failed start: stopping the admin Thespian left on port %d (session %d)", port, session)
+        kill_session(session)
