@@ -384,7 +384,7 @@ def check_installed() -> None:
     _require(streamBuffer, "toSendBuffer", "ackPacket", "ackDataErrPacket", "ReceiveBuffer")
     _require(streamBuffer.ReceiveBuffer, "addMore")
     _require(actors, "ExternalContext")
-    _require(multiprocCommon, "set_signal_handler")
+    _require(multiprocCommon, "set_signal_handler", "uncatchable_signals", "setProcName")  # forked_start too
     _require(actorManager.ActorManager, "run")
     _require(transport_module, "TransmitIntent", "ReceiveEnvelope")
     _require(transport_module.TransmitIntent, "identify")
