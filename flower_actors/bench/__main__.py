@@ -32,7 +32,7 @@ MAIN_METRIC = {
     "latency": ("forward_ms", "forward ms; result ms"),
     "spawn": ("spawn_ms", "first task pulled → handler start, ms"),
     "memory": ("pss_per_client_mb", "PSS MB per client; LeadClient PSS MB; start-up cost per client"),
-    "scale": ("live_workloads", "workloads answered"),
+    "scale": ("live_workloads", "workloads answered; the run just before (see BENCHMARKS.md)"),
     "flower": ("makespan_s", "wall s; ServerApp s; node CPU s; node peak PSS MB (ours / flower-supernode)"),
     "flower-soak": ("passed", "checks; replies by error code; long-lived USS first -> last quarter"),
 }
@@ -67,6 +67,9 @@ def _cell(row: Row) -> str:
         )
     if scenario == "overhead":
         return f"{row['tasks_per_s']} (x{row['ratio_to_raw']} of raw)"
+    if scenario == "scale":
+        first = f"{row['first_run_results']} in {row['first_run_s']} s"
+        return f"{row['live_workloads']} (the run before, not measured: {first})"
     return str(row[MAIN_METRIC[scenario][0]])
 
 
