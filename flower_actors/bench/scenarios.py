@@ -40,13 +40,17 @@ def result(records: Sequence[Record]) -> list[float]:
     return [max(0.0, r.collected - r.finished) for r in records]
 
 
+def _errors(run: RunResult) -> int:
+    return sum(1 for r in run.records if not r.ok) + int(run.extra.get("errors", 0) or 0)
+
+
 def _row(scenario: str, system: str, run: RunResult, jobs: int, **metrics: Any) -> Row:
     return {
         "scenario": scenario,
         "system": system,
         "tasks": jobs,
         "results": len(run.records),
-        "errors": sum(1 for r in run.records if not r.ok) + int(run.extra.get("errors", 0) or 0),
+        "errors": _errors(run),
         "makespan_s": round(run.makespan, 3),
         **metrics,
     }
@@ -292,7 +296,7 @@ def scale(quick: bool) -> list[Row]:
                 live_workloads=len({r.workload for r in run.records}),
                 first_run_s=round(first.makespan, 3),
                 first_run_results=len(first.records),
-                first_run_errors=_row("scale", name, first, workloads)["errors"],
+                first_run_errors=_errors(first),
             )
         )
     return rows
