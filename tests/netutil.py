@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 from collections.abc import Iterable
 
+from flower_actors.runtime.proc import socket_inodes, socket_table
+
 
 def _socket_inodes(pids: Iterable[int]) -> set[int]:
-    inodes = set()
-    for pid in pids:
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(int(target[8:-1]))
-        except OSError:
-            continue
-    return inodes
+    return set().union(*(socket_inodes(pid) for pid in pids))
 
 
 def _decode(hex_addr: str, v6: bool) -> tuple[str, int]:
@@ -33,35 +25,17 @@ def _decode(hex_addr: str, v6: bool) -> tuple[str, int]:
 def listening_addresses(pids: Iterable[int]) -> set[tuple[str, int]]:
     """(host, port) of every listening TCP socket held by ``pids``."""
     inodes = _socket_inodes(pids)
-    found = set()
-    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
-        try:
-            with open(table) as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[9]) in inodes:
-                found.add(_decode(fields[1], v6))
-    return found
+    return {_decode(e.local, e.table.endswith("6")) for e in socket_table() if e.state == "0A" and e.inode in inodes}
 
 
 def socket_ends(pids: Iterable[int]) -> set[tuple[str, str]]:
     """(local host, remote host) of every TCP and UDP socket (any state) held by ``pids``."""
     inodes = _socket_inodes(pids)
     ends = set()
-    for name in ("tcp", "tcp6", "udp", "udp6"):
-        try:
-            with open(f"/proc/net/{name}") as f:
-                lines = f.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[9]) in inodes:
-                v6 = name.endswith("6")
-                ends.add((_decode(fields[1], v6)[0], _decode(fields[2], v6)[0]))
+    for e in socket_table(("tcp", "tcp6", "udp", "udp6")):
+        if e.inode in inodes:
+            v6 = e.table.endswith("6")
+            ends.add((_decode(e.local, v6)[0], _decode(e.remote, v6)[0]))
     return ends
 
 

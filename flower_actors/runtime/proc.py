@@ -1,4 +1,4 @@
-"""The one reader of ``/proc``: process state, session, memory, CPU time and page faults."""
+"""The one reader of ``/proc``: process state, session, memory, CPU time, page faults and sockets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ProcStat",
+    "SocketEntry",
     "cpu_ms",
     "descendants",
     "listening_processes",
@@ -16,6 +17,8 @@ __all__ = [
     "pss_kb",
     "read_stat",
     "session_processes",
+    "socket_inodes",
+    "socket_table",
 ]
 
 
@@ -66,34 +69,58 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+@dataclass(frozen=True)
+class SocketEntry:
+    """A row of ``/proc/net/{tcp,tcp6,udp,udp6}``."""
+
+    table: str
+    """``tcp``, ``tcp6``, ``udp`` or ``udp6``."""
+    local: str
+    """Hex ``address:port`` as the kernel writes it."""
+    remote: str
+    state: str
+    """``0A`` is a listening TCP socket."""
+    inode: int
+
+
+def socket_table(tables: tuple[str, ...] = ("tcp", "tcp6")) -> list[SocketEntry]:
+    """The sockets of this network namespace in ``tables`` (a table that cannot be read is skipped)."""
+    entries = []
+    for table in tables:
+        try:
+            with open(f"/proc/net/{table}") as f:
+                lines = f.readlines()[1:]  # after the header
+        except OSError:
+            continue
+        for line in lines:  # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            fields = line.split()
+            if len(fields) > 9 and fields[9].isdigit():
+                entries.append(SocketEntry(table, fields[1], fields[2], fields[3], int(fields[9])))
+    return entries
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets ``pid`` holds (none if it is gone or not this user's)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    except OSError:
+        pass
+    return inodes
+
+
 def listening_processes(port: int) -> list[int]:
     """Pids of this user's processes with a TCP socket listening on ``port`` (IPv4 or IPv6, any address)."""
-    inodes: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f, None)  # the header
-                for line in f:  # sl local_address rem_address st ... uid timeout inode
-                    fields = line.split()
-                    if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
-                        inodes.add(f"socket:[{fields[9]}]")
-        except (OSError, ValueError):
-            continue
-    pids = []
-    for entry in os.listdir("/proc") if inodes else ():
-        if entry.isdigit():
-            try:
-                fds = os.listdir(f"/proc/{entry}/fd")
-            except OSError:  # gone, or not ours
-                continue
-            for fd in fds:
-                try:
-                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
-                        pids.append(int(entry))
-                        break
-                except OSError:
-                    continue
-    return pids
+    listening = {e.inode for e in socket_table() if e.state == "0A" and int(e.local.rpartition(":")[2], 16) == port}
+    if not listening:
+        return []
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and socket_inodes(int(entry)) & listening]
 
 
 def pid_exists(pid: int) -> bool:
